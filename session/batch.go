@@ -1,0 +1,109 @@
+package session
+
+import "encoding/json"
+
+// OpKind is the kind of one recorded effect.
+type OpKind uint8
+
+// The effects a request can record. Each is applied by [Store.Commit] in the order recorded.
+const (
+	// OpConnect creates the socket (Namespace, Socket) and puts it in the room named after its
+	// id and in [AllRoom].
+	OpConnect OpKind = iota + 1
+	// OpDisconnect removes the socket of Namespace; its rooms stay readable up to this point so
+	// that what was sent to it before is still delivered.
+	OpDisconnect
+	// OpJoin puts the socket of Namespace in Room; it receives what is broadcast there from now on.
+	OpJoin
+	// OpLeave takes the socket of Namespace out of Room.
+	OpLeave
+	// OpSetData replaces the per-socket data of Namespace with Data.
+	OpSetData
+	// OpSend appends Payload to this session's own log.
+	OpSend
+	// OpBroadcast appends Payload once to the log of each of Rooms in Namespace, for every
+	// member except the sockets in any of Except.
+	OpBroadcast
+	// OpPong records a pong: the heartbeat clock restarts now.
+	OpPong
+	// OpClose closes the session with Reason (Socket.IO disconnect reason); with IfExpired it
+	// applies only if the session is past its deadline, and otherwise the whole commit fails
+	// with [ErrAlive].
+	OpClose
+)
+
+// Op is one recorded effect. Which fields matter depends on Kind (see the OpKind constants).
+type Op struct {
+	Kind      OpKind
+	Namespace string
+	Socket    string
+	Room      string
+	Rooms     []string
+	Except    []string
+	Data      json.RawMessage
+	Payload   []byte
+	Reason    string
+	IfExpired bool
+}
+
+// Batch records the effects of one request, in order. The zero value is an empty batch.
+//
+// A payload is one or more Engine.IO packets in their long-polling encoding, joined by the
+// record separator 0x1e (a Socket.IO packet with binary attachments is several Engine.IO
+// packets); it is delivered whole and in order.
+type Batch struct {
+	Ops []Op
+}
+
+// Len returns the number of recorded effects.
+func (b *Batch) Len() int { return len(b.Ops) }
+
+// Connect records the creation of the socket id in namespace nsp.
+func (b *Batch) Connect(nsp, id string) {
+	b.Ops = append(b.Ops, Op{Kind: OpConnect, Namespace: nsp, Socket: id})
+}
+
+// Disconnect records the removal of the socket in namespace nsp.
+func (b *Batch) Disconnect(nsp string) {
+	b.Ops = append(b.Ops, Op{Kind: OpDisconnect, Namespace: nsp})
+}
+
+// Join records that the socket in nsp joins room.
+func (b *Batch) Join(nsp, room string) {
+	b.Ops = append(b.Ops, Op{Kind: OpJoin, Namespace: nsp, Room: room})
+}
+
+// Leave records that the socket in nsp leaves room.
+func (b *Batch) Leave(nsp, room string) {
+	b.Ops = append(b.Ops, Op{Kind: OpLeave, Namespace: nsp, Room: room})
+}
+
+// SetData records new per-socket data (JSON) for the socket in nsp.
+func (b *Batch) SetData(nsp string, data json.RawMessage) {
+	b.Ops = append(b.Ops, Op{Kind: OpSetData, Namespace: nsp, Data: data})
+}
+
+// Send records a payload for this session only.
+func (b *Batch) Send(payload []byte) {
+	b.Ops = append(b.Ops, Op{Kind: OpSend, Payload: payload})
+}
+
+// Broadcast records a payload for every socket of nsp in any of rooms (all of the namespace
+// when rooms is empty), except those in any of except. A socket in several of the rooms
+// receives it once.
+func (b *Batch) Broadcast(nsp string, rooms, except []string, payload []byte) {
+	if len(rooms) == 0 {
+		rooms = []string{AllRoom}
+	}
+	b.Ops = append(b.Ops, Op{Kind: OpBroadcast, Namespace: nsp, Rooms: rooms, Except: except, Payload: payload})
+}
+
+// Pong records a pong from the client.
+func (b *Batch) Pong() { b.Ops = append(b.Ops, Op{Kind: OpPong}) }
+
+// Close records the end of the session with a Socket.IO disconnect reason. With ifExpired the
+// commit applies only if the session is still past its deadline (the sweeper's guard against a
+// pong that raced it).
+func (b *Batch) Close(reason string, ifExpired bool) {
+	b.Ops = append(b.Ops, Op{Kind: OpClose, Reason: reason, IfExpired: ifExpired})
+}

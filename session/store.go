@@ -1,0 +1,70 @@
+package session
+
+import (
+	"context"
+	"time"
+)
+
+// Store keeps sessions, sockets, rooms and queued packets. Implementations are safe for
+// concurrent use by any number of processes sharing the same backend.
+type Store interface {
+	// Create stores a new session with its heartbeat clock started at s.LastPong.
+	Create(ctx context.Context, s *Session) error
+	// Load returns the session and its sockets. A missing session is ErrNotFound; a closed one a
+	// *ClosedError (which is also ErrNotFound).
+	Load(ctx context.Context, sid string) (*State, error)
+	// Commit applies the batch atomically and in order: all of it or, on error, none of it.
+	// It fails with ErrNotFound if the session is gone, and ErrAlive as OpClose describes.
+	Commit(ctx context.Context, sid string, b *Batch) error
+	// Fetch takes the packets queued for the session since its last fetch (its own log merged
+	// with its rooms' logs, in commit order) and advances its cursor past them.
+	Fetch(ctx context.Context, sid string, req FetchRequest) (*Fetched, error)
+	// Expired returns up to limit sessions whose heartbeat deadline is before now.
+	Expired(ctx context.Context, now time.Time, limit int) ([]string, error)
+}
+
+// FetchRequest tunes one [Store.Fetch].
+type FetchRequest struct {
+	// Max bounds the number of payloads returned; zero means 1024.
+	Max int
+	// Poll identifies the long-poll GET fetching (any unique string). While a GET holds the
+	// session, a fetch by another Poll fails with ErrBusy. Empty means no poll bookkeeping.
+	Poll string
+	// Hold, with Poll, marks the session as held by Poll for this long when nothing is queued.
+	// Zero releases the hold instead, if Poll holds it.
+	Hold time.Duration
+	// PingSent records that the response carries the ping due now (it also releases the hold).
+	PingSent bool
+}
+
+// Fetched is the result of a [Store.Fetch].
+type Fetched struct {
+	// Session is the session's heartbeat state after the fetch.
+	Session Session
+	// Payloads are the queued payloads, oldest first; see [Batch] for their encoding.
+	Payloads [][]byte
+	// More reports that more payloads are queued than were returned.
+	More bool
+	// Rooms are the rooms the session reads from, for [Notifier.Watch]; set only when no
+	// payloads were returned.
+	Rooms []RoomRef
+	// Expired reports that the session is past its heartbeat deadline: nothing was fetched and
+	// the caller should close it ("ping timeout").
+	Expired bool
+}
+
+// Notifier is the optional capability of a store to push wake-ups to waiting long-polls
+// (Redis pub/sub). Without it, a held poll fetches again on a bounded backoff.
+type Notifier interface {
+	// Watch starts watching for packets committed for the session or for any of rooms. The watch
+	// is active when Watch returns: anything committed after that fires it.
+	Watch(ctx context.Context, sid string, rooms []RoomRef) (Watch, error)
+}
+
+// Watch is an active subscription from [Notifier.Watch].
+type Watch interface {
+	// C receives a value when packets may have been queued (possibly spuriously).
+	C() <-chan struct{}
+	// Stop ends the watch; it is safe to call more than once.
+	Stop()
+}

@@ -1,0 +1,133 @@
+-- fetch: take what is queued for a session since its cursor: its own log merged with the logs
+-- of its rooms (and of rooms it left, up to when it left), in id order, each id once.
+-- KEYS[1] session hash   KEYS[2] session log   (fields: see commit.lua)
+-- ARGV[1] now (unix ms)   ARGV[2] key prefix   ARGV[3] max payloads
+-- ARGV[4] poll token ('' = no poll bookkeeping)
+-- ARGV[5] hold (ms): when nothing is queued, mark the session held by the token until now+hold;
+--         '0' releases a hold by the token instead
+-- ARGV[6] '1' if the response carries the due ping    ARGV[7] session TTL (ms)
+-- Returns {status, pong, pi, pt, ps, more, n, payload*n, (nsp, room)*} where status is 'OK',
+-- 'EXPIRED' (past the heartbeat deadline; nothing taken), 'BUSY' (another poll holds it),
+-- 'GONE' or 'CLOSED' (then the second element is the reason). The (nsp, room) pairs follow only
+-- when n is 0: they are what a waiting poll must watch.
+
+local flat = redis.call('HGETALL', KEYS[1])
+if #flat == 0 then return { 'GONE' } end
+local h = {}
+for i = 1, #flat, 2 do h[flat[i]] = flat[i + 1] end
+if h.cl then return { 'CLOSED', h.cl } end
+
+local now = tonumber(ARGV[1])
+local prefix = ARGV[2]
+local max = tonumber(ARGV[3])
+local token = ARGV[4]
+local hold = tonumber(ARGV[5])
+local pong, pi, pt = tonumber(h.pong), tonumber(h.pi), tonumber(h.pt)
+local ps = h.ps or '0'
+if now > pong + pi + pt then return { 'EXPIRED', h.pong, h.pi, h.pt, ps } end
+if token ~= '' and h.poll and h.poll ~= token and tonumber(h.pollx) > now then return { 'BUSY' } end
+
+local cur = h.cur or '0-0'
+local found = {}
+local limit = nil -- the smallest last id of a range cut by COUNT: nothing past it is certain
+local function scan(key, from, to, member_of)
+  local res = redis.call('XRANGE', key, '(' .. from, to, 'COUNT', max)
+  if #res == max then
+    local last = res[#res][1]
+    if not limit or id_lt(last, limit) then limit = last end
+  end
+  for _, e in ipairs(res) do
+    local f, payload, skip = e[2], false, false
+    for k = 1, #f, 2 do
+      if f[k] == 'p' then
+        payload = f[k + 1]
+      elseif f[k] == 'x' and member_of then
+        for _, r in ipairs(split0(f[k + 1])) do
+          if member_of[r] then skip = true end
+        end
+      end
+    end
+    if skip then payload = false end
+    found[#found + 1] = { e[1], payload }
+  end
+end
+
+scan(KEYS[2], cur, '+', nil)
+local member, watch, lefts = {}, {}, {}
+for field, value in pairs(h) do
+  local kind, nsp = string.sub(field, 1, 2), string.sub(field, 3)
+  if kind == 'r:' then
+    local set, l = {}, split0(value)
+    for k = 1, #l, 2 do set[l[k]] = true end
+    member[nsp] = set
+    for k = 1, #l, 2 do
+      scan(room_key(prefix, nsp, l[k]), id_max(cur, l[k + 1]), '+', set)
+      watch[#watch + 1] = nsp; watch[#watch + 1] = l[k]
+    end
+  elseif kind == 'l:' then
+    lefts[nsp] = split0(value)
+  end
+end
+for nsp, l in pairs(lefts) do
+  for k = 1, #l, 3 do
+    if id_lt(cur, l[k + 2]) then
+      scan(room_key(prefix, nsp, l[k]), id_max(cur, l[k + 1]), l[k + 2], member[nsp] or {})
+    end
+  end
+end
+
+table.sort(found, function(a, b) return id_lt(a[1], b[1]) end)
+local out, newcur, more, prev = {}, cur, limit ~= nil, nil
+for _, e in ipairs(found) do
+  if limit and id_lt(limit, e[1]) then break end
+  if e[1] ~= prev then
+    prev = e[1]
+    if e[2] then
+      if #out == max then more = true; break end
+      out[#out + 1] = e[2]
+    end
+    newcur = e[1]
+  end
+end
+
+local sets = {}
+if newcur ~= cur then
+  sets[#sets + 1] = 'cur'; sets[#sets + 1] = newcur
+  for nsp, l in pairs(lefts) do
+    local keep = {}
+    for k = 1, #l, 3 do
+      if id_lt(newcur, l[k + 2]) then
+        keep[#keep + 1] = l[k]; keep[#keep + 1] = l[k + 1]; keep[#keep + 1] = l[k + 2]
+      end
+    end
+    if #keep < #l then
+      if #keep == 0 then
+        redis.call('HDEL', KEYS[1], 'l:' .. nsp)
+      else
+        sets[#sets + 1] = 'l:' .. nsp; sets[#sets + 1] = table.concat(keep, '\0')
+      end
+    end
+  end
+end
+if ARGV[6] == '1' then
+  ps = '1'
+  sets[#sets + 1] = 'ps'; sets[#sets + 1] = '1'
+end
+if token ~= '' then
+  if #out == 0 and hold > 0 and ARGV[6] ~= '1' then
+    sets[#sets + 1] = 'poll'; sets[#sets + 1] = token
+    sets[#sets + 1] = 'pollx'; sets[#sets + 1] = now + hold
+  elseif h.poll == token then
+    redis.call('HDEL', KEYS[1], 'poll', 'pollx')
+  end
+end
+if #sets > 0 then redis.call('HSET', KEYS[1], unpack(sets)) end
+redis.call('PEXPIRE', KEYS[1], ARGV[7])
+redis.call('PEXPIRE', KEYS[2], ARGV[7])
+
+local reply = { 'OK', h.pong, h.pi, h.pt, ps, more and 1 or 0, #out }
+for _, p in ipairs(out) do reply[#reply + 1] = p end
+if #out == 0 then
+  for _, w in ipairs(watch) do reply[#reply + 1] = w end
+end
+return reply

@@ -1,0 +1,57 @@
+-- Helpers shared by every script; the Go side prepends this file to each of them.
+-- Entry ids are Redis stream ids "<ms>-<seq>" drawn from one store-wide sequence (key <prefix>:id),
+-- so entries of different logs compare in commit order.
+
+local function parse_id(s)
+  local d = string.find(s, '-', 1, true)
+  return tonumber(string.sub(s, 1, d - 1)), tonumber(string.sub(s, d + 1))
+end
+
+local function id_lt(a, b)
+  local am, as = parse_id(a)
+  local bm, bs = parse_id(b)
+  if am ~= bm then return am < bm end
+  return as < bs
+end
+
+local function id_max(a, b)
+  if id_lt(a, b) then return b end
+  return a
+end
+
+local function fmt_id(ms, seq)
+  return string.format('%.0f-%.0f', ms, seq)
+end
+
+-- Room names may hold any byte but NUL; lists of them are NUL-separated.
+local function split0(s)
+  local t = {}
+  if not s or s == '' then return t end
+  local i = 1
+  while true do
+    local j = string.find(s, '\0', i, true)
+    if not j then
+      t[#t + 1] = string.sub(s, i)
+      return t
+    end
+    t[#t + 1] = string.sub(s, i, j - 1)
+    i = j + 1
+  end
+end
+
+-- The namespace's length keeps "<nsp>:<room>" unambiguous whatever either contains.
+local function room_suffix(nsp, room)
+  return #nsp .. ':' .. nsp .. ':' .. room
+end
+
+local function room_key(prefix, nsp, room)
+  return prefix .. ':r:{' .. room_suffix(nsp, room) .. '}'
+end
+
+local function room_channel(prefix, nsp, room)
+  return prefix .. ':w:r:' .. room_suffix(nsp, room)
+end
+
+local function session_channel(prefix, sid)
+  return prefix .. ':w:s:' .. sid
+end

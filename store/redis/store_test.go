@@ -1,0 +1,56 @@
+package redis_test
+
+import (
+	"context"
+	"os"
+	"testing"
+
+	"github.com/alicebob/miniredis/v2"
+	goredis "github.com/redis/go-redis/v9"
+
+	"github.com/serverless-socketio/server/session"
+	"github.com/serverless-socketio/server/store/redis"
+	"github.com/serverless-socketio/server/store/storetest"
+)
+
+func TestConformanceMiniredis(t *testing.T) {
+	storetest.Run(t, func(t *testing.T, clock *storetest.Clock) session.Store {
+		mr := miniredis.RunT(t)
+		rdb := goredis.NewClient(&goredis.Options{Addr: mr.Addr()})
+		t.Cleanup(func() { rdb.Close() })
+		s := redis.New(rdb, redis.Options{Now: clock.Now})
+		t.Cleanup(func() { s.Close() })
+		return s
+	})
+}
+
+// TestConformanceRealRedis runs the suite against the server named by SIO_TEST_REDIS_URL
+// (CI: redis://127.0.0.1:6379/0). Each subtest gets its own key prefix.
+func TestConformanceRealRedis(t *testing.T) {
+	url := os.Getenv("SIO_TEST_REDIS_URL")
+	if url == "" {
+		t.Skip("SIO_TEST_REDIS_URL not set")
+	}
+	opt, err := goredis.ParseURL(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	storetest.Run(t, func(t *testing.T, clock *storetest.Clock) session.Store {
+		rdb := goredis.NewClient(opt)
+		t.Cleanup(func() { rdb.Close() })
+		if err := rdb.Ping(context.Background()).Err(); err != nil {
+			t.Fatalf("redis at %s: %v", url, err)
+		}
+		prefix := "siotest:" + t.Name()
+		t.Cleanup(func() {
+			ctx := context.Background()
+			iter := rdb.Scan(ctx, 0, prefix+":*", 1000).Iterator()
+			for iter.Next(ctx) {
+				rdb.Del(ctx, iter.Val())
+			}
+		})
+		s := redis.New(rdb, redis.Options{Prefix: prefix, Now: clock.Now})
+		t.Cleanup(func() { s.Close() })
+		return s
+	})
+}
