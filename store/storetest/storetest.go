@@ -190,7 +190,10 @@ func testRooms(t *testing.T, e *env) {
 	e.wantFetch(b, "to-b")
 	// Same room name, other namespace: separate.
 	d := e.connect("/other", "D")
-	e.commit(d, func(x *session.Batch) { x.Join("/other", "lobby"); x.Broadcast("/other", []string{"lobby"}, nil, []byte("o")) })
+	e.commit(d, func(x *session.Batch) {
+		x.Join("/other", "lobby")
+		x.Broadcast("/other", []string{"lobby"}, nil, []byte("o"))
+	})
 	e.wantFetch(a)
 	e.wantFetch(d, "o")
 }
