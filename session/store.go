@@ -33,8 +33,9 @@ type FetchRequest struct {
 	// Hold, with Poll, marks the session as held by Poll for this long when nothing is queued.
 	// Zero releases the hold instead, if Poll holds it.
 	Hold time.Duration
-	// PingSent records that the response carries the ping due now (it also releases the hold).
-	PingSent bool
+	// Ping asks for the heartbeat ping when it is due (PingInterval after the last pong and not
+	// sent yet): the fetch then records it as sent, reports Pinged, and releases the hold.
+	Ping bool
 }
 
 // Fetched is the result of a [Store.Fetch].
@@ -43,6 +44,8 @@ type Fetched struct {
 	Session Session
 	// Payloads are the queued payloads, oldest first; see [Batch] for their encoding.
 	Payloads [][]byte
+	// Pinged reports that the ping was due and is now recorded as sent: the caller must send it.
+	Pinged bool
 	// More reports that more payloads are queued than were returned.
 	More bool
 	// Rooms are the rooms the session reads from, for [Notifier.Watch]; set only when no

@@ -235,7 +235,7 @@ func (s *Store) Fetch(ctx context.Context, sid string, req session.FetchRequest)
 		max = 1024
 	}
 	ping := "0"
-	if req.PingSent {
+	if req.Ping {
 		ping = "1"
 	}
 	raw, err := fetchScript.Run(ctx, s.rdb, []string{s.sessionKey(sid), s.logKey(sid)},
@@ -272,16 +272,16 @@ func parseFetch(sid string, raw []any) (*session.Fetched, error) {
 	default:
 		return nil, fmt.Errorf("redis store: fetch answered %v", raw)
 	}
-	f := &session.Fetched{Session: sessionFromFields(sid, str(1), str(2), str(3), str(4)), More: str(5) == "1"}
-	n, _ := strconv.Atoi(str(6))
+	f := &session.Fetched{Session: sessionFromFields(sid, str(1), str(2), str(3), str(4)), More: str(5) == "1", Pinged: str(6) == "1"}
+	n, _ := strconv.Atoi(str(7))
 	if n > 0 {
 		f.Payloads = make([][]byte, n)
 		for i := range n {
-			f.Payloads[i] = []byte(str(7 + i))
+			f.Payloads[i] = []byte(str(8 + i))
 		}
 		return f, nil
 	}
-	for i := 7; i+1 < len(raw); i += 2 {
+	for i := 8; i+1 < len(raw); i += 2 {
 		f.Rooms = append(f.Rooms, session.RoomRef{Namespace: str(i), Room: str(i + 1)})
 	}
 	return f, nil

@@ -387,10 +387,18 @@ func testClose(t *testing.T, e *env) {
 
 func testHeartbeat(t *testing.T, e *env) {
 	a := e.create()
+	f, err := e.store.Fetch(e.ctx, a, session.FetchRequest{Ping: true})
+	if err != nil || f.Pinged || f.Session.PingSent {
+		t.Fatalf("Fetch before the ping is due: %+v %v", f, err)
+	}
 	e.clock.Advance(26 * time.Second)
-	f, err := e.store.Fetch(e.ctx, a, session.FetchRequest{PingSent: true})
-	if err != nil || f.Expired || !f.Session.PingSent {
-		t.Fatalf("Fetch: %+v %v", f, err)
+	f, err = e.store.Fetch(e.ctx, a, session.FetchRequest{Ping: true})
+	if err != nil || f.Expired || !f.Pinged || !f.Session.PingSent {
+		t.Fatalf("Fetch when the ping is due: %+v %v", f, err)
+	}
+	f, err = e.store.Fetch(e.ctx, a, session.FetchRequest{Ping: true})
+	if err != nil || f.Pinged {
+		t.Fatalf("the ping went out twice: %+v %v", f, err)
 	}
 	e.commit(a, func(x *session.Batch) { x.Pong() })
 	st, _ := e.store.Load(e.ctx, a)

@@ -5,8 +5,8 @@
 -- ARGV[4] poll token ('' = no poll bookkeeping)
 -- ARGV[5] hold (ms): when nothing is queued, mark the session held by the token until now+hold;
 --         '0' releases a hold by the token instead
--- ARGV[6] '1' if the response carries the due ping    ARGV[7] session TTL (ms)
--- Returns {status, pong, pi, pt, ps, more, n, payload*n, (nsp, room)*} where status is 'OK',
+-- ARGV[6] '1' to take the ping if it is due (ps is then set)    ARGV[7] session TTL (ms)
+-- Returns {status, pong, pi, pt, ps, more, pinged, n, payload*n, (nsp, room)*} where status is 'OK',
 -- 'EXPIRED' (past the heartbeat deadline; nothing taken), 'BUSY' (another poll holds it),
 -- 'GONE' or 'CLOSED' (then the second element is the reason). The (nsp, room) pairs follow only
 -- when n is 0: they are what a waiting poll must watch.
@@ -109,12 +109,13 @@ if newcur ~= cur then
     end
   end
 end
-if ARGV[6] == '1' then
+local pinged = ARGV[6] == '1' and ps ~= '1' and now >= pong + pi
+if pinged then
   ps = '1'
   sets[#sets + 1] = 'ps'; sets[#sets + 1] = '1'
 end
 if token ~= '' then
-  if #out == 0 and hold > 0 and ARGV[6] ~= '1' then
+  if #out == 0 and hold > 0 and not pinged then
     sets[#sets + 1] = 'poll'; sets[#sets + 1] = token
     sets[#sets + 1] = 'pollx'; sets[#sets + 1] = now + hold
   elseif h.poll == token then
@@ -125,7 +126,7 @@ if #sets > 0 then redis.call('HSET', KEYS[1], unpack(sets)) end
 redis.call('PEXPIRE', KEYS[1], ARGV[7])
 redis.call('PEXPIRE', KEYS[2], ARGV[7])
 
-local reply = { 'OK', h.pong, h.pi, h.pt, ps, more and 1 or 0, #out }
+local reply = { 'OK', h.pong, h.pi, h.pt, ps, more and 1 or 0, pinged and 1 or 0, #out }
 for _, p in ipairs(out) do reply[#reply + 1] = p end
 if #out == 0 then
   for _, w in ipairs(watch) do reply[#reply + 1] = w end

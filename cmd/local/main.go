@@ -1,0 +1,226 @@
+// Command local runs the server on one address with nothing to install: long-polling at
+// /socket.io/, the chat consumer on /chat, and state in an embedded Redis (miniredis) unless
+// -redis names a real one. Several processes on the same Redis serve the same sessions.
+//
+// Every flag has an environment variable; the flag wins when both are set:
+//
+//	-addr           SIO_ADDR            listen address (default 127.0.0.1:8080)
+//	-redis          SIO_REDIS_URL       redis://host:port/db; empty: embedded in-process Redis
+//	-ping-interval  SIO_PING_INTERVAL   heartbeat interval (default 25s)
+//	-ping-timeout   SIO_PING_TIMEOUT    heartbeat timeout (default 20s)
+//	-poll-hold      SIO_POLL_HOLD       longest a GET is held (default 25s, at most 28s)
+//	-max-payload    SIO_MAX_PAYLOAD     largest POST body in bytes (default 1000000)
+//	-cors           SIO_CORS_ORIGINS    comma-separated allowed origins, "*" for any (default none)
+//	-sweep          SIO_SWEEP_INTERVAL  how often dead sessions are swept (default 5s)
+//	-conformance    SIO_CONFORMANCE     the setup of the official test suites (see below)
+//
+// With -conformance it serves what the official Engine.IO v4 and Socket.IO v5 suites expect:
+// pingInterval 300ms, pingTimeout 200ms, maxPayload 1e6, a raw Engine.IO echo at /engine.io/,
+// and the namespaces / and /custom at /socket.io/.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/alicebob/miniredis/v2"
+	"github.com/go-chi/chi/v5"
+	goredis "github.com/redis/go-redis/v9"
+
+	"github.com/serverless-socketio/server/consumers/chat"
+	"github.com/serverless-socketio/server/handler"
+	"github.com/serverless-socketio/server/sio"
+	"github.com/serverless-socketio/server/store/redis"
+)
+
+type config struct {
+	addr         string
+	redisURL     string
+	pingInterval time.Duration
+	pingTimeout  time.Duration
+	pollHold     time.Duration
+	maxPayload   int64
+	cors         string
+	sweep        time.Duration
+	conformance  bool
+}
+
+func main() {
+	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelInfo}))
+	cfg, err := parseConfig(os.Args[1:], os.Getenv)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(2)
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if err := run(ctx, cfg, log); err != nil {
+		log.Error("exiting", "err", err)
+		os.Exit(1)
+	}
+}
+
+func parseConfig(args []string, getenv func(string) string) (config, error) {
+	var c config
+	fs := flag.NewFlagSet("local", flag.ContinueOnError)
+	env := func(name, def string) string {
+		if v := getenv(name); v != "" {
+			return v
+		}
+		return def
+	}
+	dur := func(name, def string) time.Duration {
+		d, err := time.ParseDuration(env(name, def))
+		if err != nil {
+			d, _ = time.ParseDuration(def)
+		}
+		return d
+	}
+	maxPayload, _ := strconv.ParseInt(env("SIO_MAX_PAYLOAD", "1000000"), 10, 64)
+	conformance, _ := strconv.ParseBool(env("SIO_CONFORMANCE", "false"))
+	fs.StringVar(&c.addr, "addr", env("SIO_ADDR", "127.0.0.1:8080"), "listen address")
+	fs.StringVar(&c.redisURL, "redis", env("SIO_REDIS_URL", ""), "Redis URL (redis://host:port/db); empty: an embedded in-process Redis")
+	fs.DurationVar(&c.pingInterval, "ping-interval", dur("SIO_PING_INTERVAL", "25s"), "heartbeat ping interval")
+	fs.DurationVar(&c.pingTimeout, "ping-timeout", dur("SIO_PING_TIMEOUT", "20s"), "heartbeat ping timeout")
+	fs.DurationVar(&c.pollHold, "poll-hold", dur("SIO_POLL_HOLD", "25s"), "longest a long-poll GET is held (at most 28s)")
+	fs.Int64Var(&c.maxPayload, "max-payload", maxPayload, "largest POST body in bytes")
+	fs.StringVar(&c.cors, "cors", env("SIO_CORS_ORIGINS", ""), `comma-separated allowed CORS origins, "*" for any`)
+	fs.DurationVar(&c.sweep, "sweep", dur("SIO_SWEEP_INTERVAL", "5s"), "how often dead sessions are swept")
+	fs.BoolVar(&c.conformance, "conformance", conformance, "serve the setup the official conformance suites expect")
+	if err := fs.Parse(args); err != nil {
+		return c, err
+	}
+	if c.pollHold > handler.MaxPollHold {
+		return c, fmt.Errorf("-poll-hold %s exceeds %s", c.pollHold, handler.MaxPollHold)
+	}
+	if c.conformance {
+		c.pingInterval, c.pingTimeout, c.maxPayload = 300*time.Millisecond, 200*time.Millisecond, 1_000_000
+		c.sweep = 200 * time.Millisecond
+	}
+	return c, nil
+}
+
+func run(ctx context.Context, cfg config, log *slog.Logger) error {
+	rdb, closeRedis, err := openRedis(ctx, cfg.redisURL, log)
+	if err != nil {
+		return err
+	}
+	defer closeRedis()
+	store := redis.New(rdb, redis.Options{SessionTTL: max(2*time.Minute, 2*(cfg.pingInterval+cfg.pingTimeout))})
+	defer store.Close()
+
+	router := sio.NewRouter(log)
+	if err := router.Register(chat.Consumer{}); err != nil {
+		return err
+	}
+	if cfg.conformance {
+		if err := router.Register(emptyConsumer("/custom")); err != nil {
+			return err
+		}
+	}
+	shutdown := make(chan struct{})
+	base := handler.Config{
+		Store: store, PingInterval: cfg.pingInterval, PingTimeout: cfg.pingTimeout,
+		MaxPayload: cfg.maxPayload, PollHold: cfg.pollHold, Logger: log, Shutdown: shutdown,
+	}
+	sioCfg := base
+	sioCfg.App = router
+	sioEngine, err := handler.New(sioCfg)
+	if err != nil {
+		return err
+	}
+	cors := handler.CORS(splitList(cfg.cors))
+	r := chi.NewRouter()
+	r.Handle("/socket.io/", cors(sioEngine))
+	if cfg.conformance {
+		echoCfg := base
+		echoCfg.App = handler.Echo{}
+		echoEngine, err := handler.New(echoCfg)
+		if err != nil {
+			return err
+		}
+		r.Handle("/engine.io/", cors(echoEngine))
+	}
+
+	ln, err := net.Listen("tcp", cfg.addr)
+	if err != nil {
+		return err
+	}
+	srv := &http.Server{Handler: r, ReadHeaderTimeout: 10 * time.Second}
+	sweepCtx, stopSweep := context.WithCancel(ctx)
+	defer stopSweep()
+	go sioEngine.RunSweeper(sweepCtx, cfg.sweep)
+
+	errc := make(chan error, 1)
+	go func() { errc <- srv.Serve(ln) }()
+	log.Info("listening", "addr", "http://"+ln.Addr().String(), "store", storeName(cfg.redisURL), "conformance", cfg.conformance)
+	select {
+	case err := <-errc:
+		return err
+	case <-ctx.Done():
+	}
+	log.Info("shutting down: answering held polls")
+	close(shutdown)
+	shutCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+	defer cancel()
+	if err := srv.Shutdown(shutCtx); err != nil && !errors.Is(err, http.ErrServerClosed) {
+		return err
+	}
+	return nil
+}
+
+func storeName(url string) string {
+	if url == "" {
+		return "embedded redis"
+	}
+	return "redis"
+}
+
+// openRedis connects to url, or starts an embedded in-process Redis when url is empty.
+func openRedis(ctx context.Context, url string, log *slog.Logger) (goredis.UniversalClient, func(), error) {
+	if url == "" {
+		mr := miniredis.NewMiniRedis()
+		if err := mr.StartAddr("127.0.0.1:0"); err != nil {
+			return nil, nil, fmt.Errorf("embedded redis: %w", err)
+		}
+		rdb := goredis.NewClient(&goredis.Options{Addr: mr.Addr()})
+		return rdb, func() { rdb.Close(); mr.Close() }, nil
+	}
+	opt, err := goredis.ParseURL(url)
+	if err != nil {
+		return nil, nil, fmt.Errorf("-redis %q: %w", url, err)
+	}
+	opt.PoolSize = max(opt.PoolSize, 64)
+	rdb := goredis.NewClient(opt)
+	if err := rdb.Ping(ctx).Err(); err != nil {
+		rdb.Close()
+		return nil, nil, fmt.Errorf("redis at %s: %w", url, err)
+	}
+	return rdb, func() { rdb.Close() }, nil
+}
+
+func splitList(s string) []string {
+	var out []string
+	for _, p := range strings.Split(s, ",") {
+		if p = strings.TrimSpace(p); p != "" {
+			out = append(out, p)
+		}
+	}
+	return out
+}
+
+// emptyConsumer serves a namespace with no hooks (the conformance suites' /custom).
+type emptyConsumer string
+
+func (c emptyConsumer) Namespace() string { return string(c) }

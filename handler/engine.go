@@ -1,0 +1,197 @@
+package handler
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/serverless-socketio/server/engineio"
+	"github.com/serverless-socketio/server/session"
+)
+
+// App is what runs on top of Engine.IO: the Socket.IO router (sio.Router) or a raw Engine.IO
+// application. Its methods record effects in b and do no I/O of their own.
+type App interface {
+	// OnMessages handles the message packets of one request, in order. An error means the
+	// client broke the protocol; the session is then closed with reason "parse error".
+	OnMessages(ctx context.Context, st *session.State, msgs []engineio.Packet, b *session.Batch) error
+	// OnClose runs when the session ends, with a Socket.IO disconnect reason.
+	OnClose(ctx context.Context, st *session.State, reason string, b *session.Batch)
+}
+
+// MaxPollHold is the longest a long-poll GET may be held: below API Gateway's 29 s integration
+// timeout with room for the response.
+const MaxPollHold = 28 * time.Second
+
+// Config configures an [Engine]. Zero values mean the documented defaults.
+type Config struct {
+	// Store keeps all state. Required.
+	Store session.Store
+	// App handles messages. Required.
+	App App
+	// PingInterval is announced in the handshake; zero means 25 s.
+	PingInterval time.Duration
+	// PingTimeout is announced in the handshake; zero means 20 s.
+	PingTimeout time.Duration
+	// MaxPayload bounds a POST body in bytes (announced as maxPayload); zero means 1,000,000.
+	MaxPayload int64
+	// PollHold is the longest a GET waits for packets before answering a noop; zero means 25 s.
+	// It is capped at MaxPollHold. A GET also returns when a ping is due.
+	PollHold time.Duration
+	// PollBackoff bounds the wait between fetches of a held GET when the store cannot push
+	// wake-ups (no session.Notifier); zero means 1 s.
+	PollBackoff time.Duration
+	// Upgrades lists the transports announced in the handshake; nil means none.
+	Upgrades []string
+	// Logger receives one line per refused request and per failure; nil means slog.Default().
+	Logger *slog.Logger
+	// Now is the clock; nil means time.Now.
+	Now func() time.Time
+	// Shutdown, when closed, makes held GETs answer at once (a noop) so a graceful shutdown does
+	// not wait for them; the sessions stay open for another process to serve. Nil means never.
+	Shutdown <-chan struct{}
+}
+
+// Engine serves Engine.IO v4 long-polling (as an http.Handler) and sweeps dead sessions.
+type Engine struct {
+	cfg       Config
+	log       *slog.Logger
+	handshake func(sid string) []byte
+}
+
+// New validates cfg and returns an Engine.
+func New(cfg Config) (*Engine, error) {
+	if cfg.Store == nil || cfg.App == nil {
+		return nil, errors.New("handler: Config.Store and Config.App are required")
+	}
+	if cfg.PingInterval <= 0 {
+		cfg.PingInterval = 25 * time.Second
+	}
+	if cfg.PingTimeout <= 0 {
+		cfg.PingTimeout = 20 * time.Second
+	}
+	if cfg.MaxPayload <= 0 {
+		cfg.MaxPayload = 1_000_000
+	}
+	if cfg.PollHold <= 0 {
+		cfg.PollHold = 25 * time.Second
+	}
+	cfg.PollHold = min(cfg.PollHold, MaxPollHold)
+	if cfg.PollBackoff <= 0 {
+		cfg.PollBackoff = time.Second
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	if cfg.Upgrades == nil {
+		cfg.Upgrades = []string{}
+	}
+	e := &Engine{cfg: cfg, log: cfg.Logger}
+	e.handshake = openPacket(cfg)
+	return e, nil
+}
+
+// openPacket returns the encoder of the open packet (Engine.IO v4 §"Handshake").
+func openPacket(cfg Config) func(sid string) []byte {
+	upgrades := "["
+	for i, u := range cfg.Upgrades {
+		if i > 0 {
+			upgrades += ","
+		}
+		upgrades += fmt.Sprintf("%q", u)
+	}
+	upgrades += "]"
+	tail := fmt.Sprintf(`","upgrades":%s,"pingInterval":%d,"pingTimeout":%d,"maxPayload":%d}`,
+		upgrades, cfg.PingInterval.Milliseconds(), cfg.PingTimeout.Milliseconds(), cfg.MaxPayload)
+	return func(sid string) []byte {
+		return []byte(`0{"sid":"` + sid + tail)
+	}
+}
+
+// newSession creates a session in the store and returns it.
+func (e *Engine) newSession(ctx context.Context, transport string) (*session.Session, error) {
+	s := &session.Session{
+		ID:           newSID(),
+		Transport:    transport,
+		PingInterval: e.cfg.PingInterval,
+		PingTimeout:  e.cfg.PingTimeout,
+		LastPong:     e.cfg.Now(),
+	}
+	if err := e.cfg.Store.Create(ctx, s); err != nil {
+		return nil, err
+	}
+	return s, nil
+}
+
+// closeSession ends a session that the caller has not loaded: Load, the App's OnClose, then one
+// commit. ifExpired makes it a no-op if a pong arrived meanwhile. A session already gone is not
+// an error.
+func (e *Engine) closeSession(ctx context.Context, sid, reason string, ifExpired bool) error {
+	st, err := e.cfg.Store.Load(ctx, sid)
+	if errors.Is(err, session.ErrNotFound) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	var b session.Batch
+	e.cfg.App.OnClose(ctx, st, reason, &b)
+	b.Close(reason, ifExpired)
+	err = e.cfg.Store.Commit(ctx, sid, &b)
+	if errors.Is(err, session.ErrNotFound) || errors.Is(err, session.ErrAlive) {
+		return nil
+	}
+	if err == nil {
+		e.log.Info("session closed", "sid", sid, "reason", reason)
+	}
+	return err
+}
+
+// Sweep closes up to limit sessions whose heartbeat deadline has passed, running the App's
+// OnClose with reason "ping timeout" for each. It is safe to run in several processes at once:
+// each session's close commits once. It returns how many sessions it closed.
+func (e *Engine) Sweep(ctx context.Context, limit int) (int, error) {
+	sids, err := e.cfg.Store.Expired(ctx, e.cfg.Now(), limit)
+	if err != nil {
+		return 0, err
+	}
+	n := 0
+	for _, sid := range sids {
+		if err := e.closeSession(ctx, sid, "ping timeout", true); err != nil {
+			e.log.Warn("sweep: close failed", "sid", sid, "err", err)
+			continue
+		}
+		n++
+	}
+	return n, nil
+}
+
+// RunSweeper calls Sweep every interval until ctx ends.
+func (e *Engine) RunSweeper(ctx context.Context, interval time.Duration) {
+	t := time.NewTicker(interval)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			if _, err := e.Sweep(ctx, 1000); err != nil && ctx.Err() == nil {
+				e.log.Warn("sweep failed", "err", err)
+			}
+		}
+	}
+}
+
+// newSID returns an Engine.IO session id: 128 random bits, URL-safe (22 characters).
+func newSID() string {
+	var b [16]byte
+	_, _ = rand.Read(b[:]) // crypto/rand.Read never fails (Go ≥ 1.24)
+	return base64.RawURLEncoding.EncodeToString(b[:])
+}
