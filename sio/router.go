@@ -146,6 +146,11 @@ func (r *Router) OnClose(ctx context.Context, st *session.State, reason string, 
 }
 
 func (q *request) handle(p socketio.Packet) error {
+	// A control character in a namespace would be echoed into replies (CONNECT_ERROR), where a
+	// 0x1e would split the long-polling payload: refuse it as a protocol error.
+	if strings.ContainsFunc(p.Namespace, func(r rune) bool { return r < 0x20 || r == 0x7f }) {
+		return fmt.Errorf("sio: control character in namespace %q", p.Namespace)
+	}
 	switch p.Type {
 	case socketio.PacketConnect:
 		q.connect(p)

@@ -1,0 +1,407 @@
+package handler_test
+
+import (
+	"context"
+	"encoding/json"
+	"net/http"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/serverless-socketio/server/consumers/chat"
+	"github.com/serverless-socketio/server/handler"
+	"github.com/serverless-socketio/server/internal/siotest"
+	"github.com/serverless-socketio/server/sio"
+	"github.com/serverless-socketio/server/store/storetest"
+)
+
+func chatServer(t *testing.T, cfg handler.Config) *siotest.Server {
+	t.Helper()
+	r := sio.NewRouter(nil)
+	if err := r.Register(chat.Consumer{}); err != nil {
+		t.Fatal(err)
+	}
+	return siotest.Start(t, r, cfg)
+}
+
+func errorBody(code int, message string) string {
+	b, _ := json.Marshal(map[string]any{"code": code, "message": message})
+	return string(b)
+}
+
+// TestBadInput drives the handler with malformed or unexpected requests: each gets its Engine.IO
+// error, and where the protocol says so the session is closed afterwards.
+func TestBadInput(t *testing.T) {
+	const maxPayload = 1000
+	type check struct {
+		method, query, body string
+		status              int
+		want                string // exact body, or a prefix when it ends with "*"
+	}
+	cases := []struct {
+		name        string
+		withSession bool
+		steps       []check
+		closed      bool // the session must be gone afterwards
+	}{
+		{name: "no transport", steps: []check{{"GET", "EIO=4", "", 400, errorBody(0, "Transport unknown")}}},
+		{name: "unknown transport", steps: []check{{"GET", "EIO=4&transport=abc", "", 400, errorBody(0, "Transport unknown")}}},
+		{name: "no EIO", steps: []check{{"GET", "transport=polling", "", 400, errorBody(5, "Unsupported protocol version")}}},
+		{name: "EIO 3", steps: []check{{"GET", "EIO=3&transport=polling", "", 400, errorBody(5, "Unsupported protocol version")}}},
+		{name: "EIO abc", steps: []check{{"GET", "EIO=abc&transport=polling", "", 400, errorBody(5, "Unsupported protocol version")}}},
+		{name: "handshake POST", steps: []check{{"POST", "EIO=4&transport=polling", "4x", 400, errorBody(2, "Bad handshake method")}}},
+		{name: "handshake PUT", steps: []check{{"PUT", "EIO=4&transport=polling", "", 400, errorBody(2, "Bad handshake method")}}},
+		{name: "unknown sid GET", steps: []check{{"GET", "EIO=4&transport=polling&sid=nope", "", 400, errorBody(1, "Session ID unknown")}}},
+		{name: "unknown sid POST", steps: []check{{"POST", "EIO=4&transport=polling&sid=nope", "4x", 400, errorBody(1, "Session ID unknown")}}},
+		{name: "PUT with sid", withSession: true, steps: []check{{"PUT", "", "", 400, errorBody(3, "Bad request")}}},
+		{name: "undecodable payload", withSession: true, closed: true, steps: []check{{"POST", "", "abc", 400, errorBody(3, "Bad request")}}},
+		{name: "empty body", withSession: true, closed: true, steps: []check{{"POST", "", "", 400, errorBody(3, "Bad request")}}},
+		{name: "empty packet in payload", withSession: true, closed: true, steps: []check{{"POST", "", "4a\x1e\x1e4b", 400, errorBody(3, "Bad request")}}},
+		{name: "bad base64", withSession: true, closed: true, steps: []check{{"POST", "", "b!!!", 400, errorBody(3, "Bad request")}}},
+		{name: "open packet from client", withSession: true, closed: true, steps: []check{{"POST", "", "0", 400, errorBody(3, "Bad request")}}},
+		{name: "body over maxPayload", withSession: true, closed: true, steps: []check{{"POST", "", "4" + strings.Repeat("x", maxPayload), 413, errorBody(3, "Bad request")}}},
+		{name: "undecodable Socket.IO packet", withSession: true, closed: true, steps: []check{{"POST", "", "4{", 400, errorBody(3, "Bad request")}}},
+		{name: "Socket.IO event with bad JSON", withSession: true, closed: true, steps: []check{{"POST", "", `42/chat,["x",`, 400, errorBody(3, "Bad request")}}},
+		{name: "attachment missing", withSession: true, closed: true, steps: []check{{"POST", "", `451-["x",{"_placeholder":true,"num":0}]`, 400, errorBody(3, "Bad request")}}},
+		{name: "binary without announcement", withSession: true, closed: true, steps: []check{{"POST", "", "bAQID", 400, errorBody(3, "Bad request")}}},
+		{name: "client sends CONNECT_ERROR", withSession: true, closed: true, steps: []check{{"POST", "", `44{"message":"x"}`, 400, errorBody(3, "Bad request")}}},
+		{name: "control character in namespace", withSession: true, closed: true, steps: []check{{"POST", "", "40/a\x1f,", 400, errorBody(3, "Bad request")}}},
+		{name: "unknown namespace", withSession: true, steps: []check{
+			{"POST", "", "40/nope,", 200, "ok"},
+			{"GET", "", "", 200, `44/nope,{"message":"Invalid namespace"}`},
+		}},
+		{name: "event before connect is ignored", withSession: true, steps: []check{
+			{"POST", "", `42/chat,["chat_message",{"text":"x"}]`, 200, "ok"},
+			{"POST", "", "40/chat,", 200, "ok"},
+			{"GET", "", "", 200, `40/chat,{"sid":*`},
+		}},
+		{name: "unknown event is ignored", withSession: true, steps: []check{
+			{"POST", "", "40/chat,", 200, "ok"},
+			{"GET", "", "", 200, `40/chat,*`},
+			{"POST", "", `42/chat,3["nope",1]`, 200, "ok"},
+			{"POST", "", `42/chat,4["chat_message",{"text":"x"}]`, 200, "ok"},
+			{"GET", "", "", 200, "42/chat,[\"chat_message\",{\"text\":\"x\"}]\x1e43/chat,4[{\"status\":\"ok\"}]"},
+		}},
+		{name: "payload type mismatch drops the event, not the session", withSession: true, steps: []check{
+			{"POST", "", "40/chat,", 200, "ok"},
+			{"GET", "", "", 200, `40/chat,*`},
+			{"POST", "", `42/chat,1["chat_message","not an object"]`, 200, "ok"},
+			{"POST", "", `42/chat,2["chat_message",{"text":"y"}]`, 200, "ok"},
+			{"GET", "", "", 200, "42/chat,[\"chat_message\",{\"text\":\"y\"}]\x1e43/chat,2[{\"status\":\"ok\"}]"},
+		}},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			srv := chatServer(t, handler.Config{MaxPayload: maxPayload, PollHold: 200 * time.Millisecond})
+			query := ""
+			if tc.withSession {
+				query = strings.TrimPrefix(srv.Open(t).URL, srv.URL+"?")
+			}
+			for i, c := range tc.steps {
+				q := c.query
+				if q == "" {
+					q = query
+				}
+				status, body := siotest.Do(t, c.method, srv.URL+"?"+q, c.body)
+				match := body == c.want
+				if prefix, ok := strings.CutSuffix(c.want, "*"); ok {
+					match = strings.HasPrefix(body, prefix)
+				}
+				if status != c.status || !match {
+					t.Fatalf("step %d: %s %q: got %d %q, want %d %q", i, c.method, c.body, status, body, c.status, c.want)
+				}
+			}
+			if tc.closed {
+				status, body := siotest.Do(t, "GET", srv.URL+"?"+query, "")
+				if status != 400 || body != errorBody(1, "Session ID unknown") {
+					t.Fatalf("session still open: %d %q", status, body)
+				}
+			}
+		})
+	}
+}
+
+func TestHandshake(t *testing.T) {
+	srv := chatServer(t, handler.Config{PingInterval: 300 * time.Millisecond, PingTimeout: 200 * time.Millisecond})
+	status, body := siotest.Do(t, "GET", srv.URL+"?EIO=4&transport=polling", "")
+	if status != 200 || body[0] != '0' {
+		t.Fatalf("%d %q", status, body)
+	}
+	var open map[string]any
+	if err := json.Unmarshal([]byte(body[1:]), &open); err != nil {
+		t.Fatal(err)
+	}
+	sid, _ := open["sid"].(string)
+	if len(sid) < 22 {
+		t.Fatalf("sid %q: want at least 128 bits", sid)
+	}
+	want := map[string]any{"sid": sid, "upgrades": []any{}, "pingInterval": 300.0, "pingTimeout": 200.0, "maxPayload": 1e6}
+	if got, _ := json.Marshal(open); string(got) != mustJSON(want) {
+		t.Fatalf("open packet %s, want %s", got, mustJSON(want))
+	}
+}
+
+func mustJSON(v any) string { b, _ := json.Marshal(v); return string(b) }
+
+func TestChatOverPolling(t *testing.T) {
+	srv := chatServer(t, handler.Config{})
+	a, b := srv.Open(t), srv.Open(t)
+	_, welcomeA := a.Connect("/chat")
+	_, welcomeB := b.Connect("/chat")
+	welcome := `42/chat,["system_message",{"text":"Welcome!"}]`
+	if len(welcomeA) != 1 || welcomeA[0] != welcome || len(welcomeB) != 1 || welcomeB[0] != welcome {
+		t.Fatalf("welcome: %q / %q", welcomeA, welcomeB)
+	}
+	a.Post(`42/chat,7["chat_message",{"text":"héllo ✓"}]`)
+	msg := `42/chat,["chat_message",{"text":"héllo ✓"}]`
+	if got := a.Get(); len(got) != 2 || got[0] != msg || got[1] != `43/chat,7[{"status":"ok"}]` {
+		t.Fatalf("sender got %q", got)
+	}
+	if got := b.Get(); len(got) != 1 || got[0] != msg {
+		t.Fatalf("other got %q", got)
+	}
+}
+
+// TestHeldPollWakes checks that a GET held with nothing queued returns as soon as another session
+// broadcasts to its room, and that the held GET answers a noop when its hold ends.
+func TestHeldPollWakes(t *testing.T) {
+	srv := chatServer(t, handler.Config{PollHold: 5 * time.Second})
+	a, b := srv.Open(t), srv.Open(t)
+	a.Connect("/chat")
+	b.Connect("/chat")
+	got := make(chan []string, 1)
+	go func() { got <- b.Get() }()
+	time.Sleep(100 * time.Millisecond) // let the GET start holding; correctness does not depend on it
+	a.Post(`42/chat,["chat_message",{"text":"wake"}]`)
+	select {
+	case p := <-got:
+		if len(p) != 1 || p[0] != `42/chat,["chat_message",{"text":"wake"}]` {
+			t.Fatalf("woken GET returned %q", p)
+		}
+	case <-time.After(4 * time.Second):
+		t.Fatal("held GET not woken by a broadcast")
+	}
+
+	short := chatServer(t, handler.Config{PollHold: 100 * time.Millisecond})
+	c := short.Open(t)
+	if p := c.Get(); len(p) != 1 || p[0] != "6" {
+		t.Fatalf("GET at the end of the hold returned %q, want noop", p)
+	}
+}
+
+func TestHeartbeat(t *testing.T) {
+	srv := chatServer(t, handler.Config{PingInterval: 200 * time.Millisecond, PingTimeout: 5 * time.Second})
+	c := srv.Open(t)
+	for i := range 3 {
+		if p := c.Get(); len(p) != 1 || p[0] != "2" {
+			t.Fatalf("GET %d returned %q, want a ping", i, p)
+		}
+		c.Post("3")
+	}
+}
+
+// TestPingTimeout: a session without a pong for pingInterval+pingTimeout is dead (on a clock the
+// test moves, so the machine's load cannot change the outcome).
+func TestPingTimeout(t *testing.T) {
+	clock := storetest.NewClock()
+	srv := chatServer(t, handler.Config{PingInterval: 25 * time.Second, PingTimeout: 20 * time.Second, Now: clock.Now})
+	alive, dead := srv.Open(t), srv.Open(t)
+	clock.Advance(30 * time.Second)
+	alive.Post("3")
+	clock.Advance(15*time.Second + time.Millisecond)
+	if status, body := siotest.Do(t, "GET", dead.URL, ""); status != 400 || body != errorBody(1, "Session ID unknown") {
+		t.Fatalf("GET after ping timeout: %d %q", status, body)
+	}
+	if status, body := siotest.Do(t, "POST", alive.URL, "3"); status != 200 || body != "ok" {
+		t.Fatalf("POST on a session that ponged: %d %q", status, body)
+	}
+}
+
+func TestDuplicatePollClosesSession(t *testing.T) {
+	srv := chatServer(t, handler.Config{PollHold: 5 * time.Second})
+	c := srv.Open(t)
+	first := make(chan []string, 1)
+	go func() { first <- c.Get() }()
+	time.Sleep(100 * time.Millisecond)
+	if status, body := siotest.Do(t, "GET", c.URL, ""); status != 400 || body != errorBody(3, "Bad request") {
+		t.Fatalf("second GET: %d %q", status, body)
+	}
+	select {
+	case p := <-first:
+		if len(p) != 1 || p[0] != "1" {
+			t.Fatalf("held GET answered %q, want a close packet", p)
+		}
+	case <-time.After(4 * time.Second):
+		t.Fatal("held GET not answered")
+	}
+	if status, _ := siotest.Do(t, "GET", c.URL, ""); status != 400 {
+		t.Fatalf("third GET: %d, want 400", status)
+	}
+}
+
+func TestClientClose(t *testing.T) {
+	srv := chatServer(t, handler.Config{PollHold: 5 * time.Second})
+	c := srv.Open(t)
+	held := make(chan []string, 1)
+	go func() { held <- c.Get() }()
+	time.Sleep(100 * time.Millisecond)
+	c.Post("1")
+	if p := <-held; len(p) != 1 || p[0] != "6" {
+		t.Fatalf("held GET answered %q, want noop", p)
+	}
+	if status, _ := siotest.Do(t, "GET", c.URL, ""); status != 400 {
+		t.Fatalf("GET after close: %d", status)
+	}
+}
+
+func TestCancelledPollClosesSession(t *testing.T) {
+	srv := chatServer(t, handler.Config{PollHold: 5 * time.Second})
+	c := srv.Open(t)
+	ctx, cancel := context.WithCancel(context.Background())
+	req, _ := http.NewRequestWithContext(ctx, "GET", c.URL, nil)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		if resp, err := http.DefaultClient.Do(req); err == nil {
+			resp.Body.Close()
+		}
+	}()
+	time.Sleep(100 * time.Millisecond)
+	cancel()
+	<-done
+	deadline := time.Now().Add(3 * time.Second)
+	for {
+		status, _ := siotest.Do(t, "GET", c.URL, "")
+		if status == 400 {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("session still open after its GET was cancelled (last status %d)", status)
+		}
+	}
+}
+
+func TestStoreDown(t *testing.T) {
+	srv := chatServer(t, handler.Config{})
+	c := srv.Open(t)
+	srv.Redis.Close()
+	for _, m := range []string{"GET", "POST"} {
+		status, body := siotest.Do(t, m, c.URL, "40/chat,")
+		if status != http.StatusServiceUnavailable || !strings.Contains(body, "Store unavailable") {
+			t.Fatalf("%s with the store down: %d %q", m, status, body)
+		}
+	}
+	if status, _ := siotest.Do(t, "GET", srv.URL+"?EIO=4&transport=polling", ""); status != http.StatusServiceUnavailable {
+		t.Fatalf("handshake with the store down: %d", status)
+	}
+}
+
+// recorder is a consumer that records its Disconnect reasons.
+type recorder struct {
+	mu      sync.Mutex
+	reasons map[string][]string // by socket id
+}
+
+func (*recorder) Namespace() string { return "/chat" }
+func (r *recorder) Disconnect(ctx context.Context, s *sio.Socket, reason string) {
+	r.mu.Lock()
+	r.reasons[s.ID()] = append(r.reasons[s.ID()], reason)
+	r.mu.Unlock()
+	_ = s.Server().Emit("left", s.ID(), sio.To("lobby"))
+}
+func (r *recorder) Connect(ctx context.Context, s *sio.Socket, auth json.RawMessage) error {
+	s.Join("lobby")
+	return nil
+}
+func (r *recorder) got(id string) []string {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return append([]string(nil), r.reasons[id]...)
+}
+
+func TestDisconnectReasons(t *testing.T) {
+	var clock *storetest.Clock
+	var witness *siotest.Client
+	cases := []struct {
+		name   string
+		end    func(srv *siotest.Server, c *siotest.Client)
+		reason string
+	}{
+		{"namespace disconnect", func(_ *siotest.Server, c *siotest.Client) { c.Post("41/chat,") }, "client namespace disconnect"},
+		{"close packet", func(_ *siotest.Server, c *siotest.Client) { c.Post("1") }, "transport close"},
+		{"parse error", func(_ *siotest.Server, c *siotest.Client) { siotest.Do(t, "POST", c.URL, "x") }, "parse error"},
+		{"ping timeout (sweeper)", func(srv *siotest.Server, c *siotest.Client) {
+			if n, err := srv.Engine.Sweep(context.Background(), 10); err != nil || n != 0 {
+				t.Fatalf("Sweep before the deadline = %d, %v", n, err)
+			}
+			clock.Advance(30 * time.Second)
+			witness.Post("3")
+			clock.Advance(15*time.Second + time.Millisecond)
+			if n, err := srv.Engine.Sweep(context.Background(), 10); err != nil || n != 1 {
+				t.Fatalf("Sweep = %d, %v; want 1 session closed", n, err)
+			}
+		}, "ping timeout"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			rec := &recorder{reasons: map[string][]string{}}
+			r := sio.NewRouter(nil)
+			if err := r.Register(rec); err != nil {
+				t.Fatal(err)
+			}
+			clock = storetest.NewClock()
+			srv := siotest.Start(t, r, handler.Config{Now: clock.Now, PollHold: time.Second})
+			c := srv.Open(t)
+			witness = srv.Open(t)
+			id, _ := c.Connect("/chat")
+			witness.Connect("/chat")
+			tc.end(srv, c)
+			if got := rec.got(id); len(got) != 1 || got[0] != tc.reason {
+				t.Fatalf("Disconnect reasons %q, want [%q]", got, tc.reason)
+			}
+			// The Disconnect hook's broadcast was committed; the gone socket left the lobby.
+			found := false
+			for range 3 {
+				for _, p := range witness.Get() {
+					if p == `42/chat,["left",`+mustJSON(id)+`]` {
+						found = true
+					}
+				}
+				if found {
+					break
+				}
+			}
+			if !found {
+				t.Fatal("the Disconnect hook's broadcast did not arrive")
+			}
+		})
+	}
+}
+
+// TestRoundTrips counts Redis round trips per request kind (after the scripts are cached).
+func TestRoundTrips(t *testing.T) {
+	srv := chatServer(t, handler.Config{})
+	a, b := srv.Open(t), srv.Open(t)
+	a.Connect("/chat")
+	b.Connect("/chat")
+	a.Post(`42/chat,1["chat_message",{"text":"warm"}]`)
+	a.Get()
+	b.Get()
+
+	count := func(f func()) int64 {
+		before := srv.RoundTrips.Load()
+		f()
+		return srv.RoundTrips.Load() - before
+	}
+	if n := count(func() { srv.Open(t) }); n != 1 {
+		t.Errorf("handshake: %d round trips, want 1", n)
+	}
+	if n := count(func() { a.Post(`42/chat,2["chat_message",{"text":"x"}]`) }); n != 2 {
+		t.Errorf("POST with an event: %d round trips, want 2 (load + commit)", n)
+	}
+	if n := count(func() { b.Get() }); n != 1 {
+		t.Errorf("GET that finds packets: %d round trips, want 1", n)
+	}
+	t.Logf("handshake 1, POST 2, GET with packets 1 round trip")
+}

@@ -1,0 +1,153 @@
+// Package siotest runs the server in-process for tests: an Engine on miniredis behind httptest,
+// and a minimal long-polling client that speaks raw Engine.IO payloads.
+package siotest
+
+import (
+	"context"
+	"encoding/json"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/alicebob/miniredis/v2"
+	goredis "github.com/redis/go-redis/v9"
+
+	"github.com/serverless-socketio/server/handler"
+	"github.com/serverless-socketio/server/store/redis"
+)
+
+// Server is an Engine on miniredis, served by httptest.
+type Server struct {
+	URL    string
+	Engine *handler.Engine
+	Store  *redis.Store
+	Redis  *miniredis.Miniredis
+	Client *goredis.Client
+	// RoundTrips counts Redis round trips (a command, a pipeline or a script call each).
+	RoundTrips atomic.Int64
+}
+
+// Start serves app with cfg (Store and App filled in here) until the test ends. cfg.Now, when
+// set, is the clock of the store too.
+func Start(t testing.TB, app handler.App, cfg handler.Config) *Server {
+	t.Helper()
+	s := &Server{Redis: miniredis.RunT(t)}
+	s.Client = goredis.NewClient(&goredis.Options{Addr: s.Redis.Addr()})
+	s.Client.AddHook(counter{&s.RoundTrips})
+	s.Store = redis.New(s.Client, redis.Options{Now: cfg.Now})
+	cfg.Store, cfg.App = s.Store, app
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
+	}
+	eng, err := handler.New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.Engine = eng
+	srv := httptest.NewServer(eng)
+	s.URL = srv.URL + "/socket.io/"
+	t.Cleanup(func() {
+		srv.CloseClientConnections()
+		srv.Close()
+		s.Store.Close()
+		s.Client.Close()
+	})
+	return s
+}
+
+type counter struct{ n *atomic.Int64 }
+
+func (c counter) DialHook(next goredis.DialHook) goredis.DialHook { return next }
+func (c counter) ProcessHook(next goredis.ProcessHook) goredis.ProcessHook {
+	return func(ctx context.Context, cmd goredis.Cmder) error { c.n.Add(1); return next(ctx, cmd) }
+}
+func (c counter) ProcessPipelineHook(next goredis.ProcessPipelineHook) goredis.ProcessPipelineHook {
+	return func(ctx context.Context, cmds []goredis.Cmder) error { c.n.Add(1); return next(ctx, cmds) }
+}
+
+// Do sends one request and returns the status and body.
+func Do(t testing.TB, method, url, body string) (int, string) {
+	t.Helper()
+	var r io.Reader
+	if body != "" {
+		r = strings.NewReader(body)
+	}
+	req, err := http.NewRequest(method, url, r)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	resp, err := http.DefaultClient.Do(req.WithContext(ctx))
+	if err != nil {
+		t.Fatalf("%s %s: %v", method, url, err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, string(b)
+}
+
+// Client is one Engine.IO long-polling session.
+type Client struct {
+	t   testing.TB
+	URL string // with sid
+	SID string
+}
+
+// Open performs the handshake.
+func (s *Server) Open(t testing.TB) *Client {
+	t.Helper()
+	status, body := Do(t, http.MethodGet, s.URL+"?EIO=4&transport=polling", "")
+	if status != http.StatusOK || !strings.HasPrefix(body, "0{") {
+		t.Fatalf("handshake: %d %q", status, body)
+	}
+	var open struct {
+		SID string `json:"sid"`
+	}
+	if err := json.Unmarshal([]byte(body[1:]), &open); err != nil {
+		t.Fatal(err)
+	}
+	return &Client{t: t, SID: open.SID, URL: s.URL + "?EIO=4&transport=polling&sid=" + open.SID}
+}
+
+// Post sends a payload and fails the test unless the server answers "ok".
+func (c *Client) Post(payload string) {
+	c.t.Helper()
+	if status, body := Do(c.t, http.MethodPost, c.URL, payload); status != http.StatusOK || body != "ok" {
+		c.t.Fatalf("POST %q: %d %q", payload, status, body)
+	}
+}
+
+// Get polls once and returns the packets of the response.
+func (c *Client) Get() []string {
+	c.t.Helper()
+	status, body := Do(c.t, http.MethodGet, c.URL, "")
+	if status != http.StatusOK {
+		c.t.Fatalf("GET: %d %q", status, body)
+	}
+	return strings.Split(body, "\x1e")
+}
+
+// Connect joins namespace nsp and returns the socket id from the CONNECT answer, followed by the
+// packets that came with it.
+func (c *Client) Connect(nsp string) (string, []string) {
+	c.t.Helper()
+	c.Post("40" + nsp + ",")
+	packets := c.Get()
+	prefix := "40" + nsp + ","
+	if !strings.HasPrefix(packets[0], prefix) {
+		c.t.Fatalf("CONNECT %s answered %q", nsp, packets)
+	}
+	var ans struct {
+		SID string `json:"sid"`
+	}
+	if err := json.Unmarshal([]byte(strings.TrimPrefix(packets[0], prefix)), &ans); err != nil || ans.SID == "" {
+		c.t.Fatalf("CONNECT answer %q: %v", packets[0], err)
+	}
+	return ans.SID, packets[1:]
+}
