@@ -134,15 +134,16 @@ func (e *Engine) newSession(ctx context.Context, transport string) (*session.Ses
 // commit. ifExpired makes it a no-op if a pong arrived meanwhile. A session already gone is not
 // an error.
 func (e *Engine) closeSession(ctx context.Context, sid, reason string, ifExpired bool) error {
-	st, err := e.cfg.Store.Load(ctx, sid)
-	if errors.Is(err, session.ErrNotFound) {
-		return nil
-	}
-	if err != nil {
-		return err
-	}
 	var b session.Batch
-	e.cfg.App.OnClose(ctx, st, reason, &b)
+	st, err := e.cfg.Store.Load(ctx, sid)
+	switch {
+	case errors.Is(err, session.ErrNotFound):
+		// Nothing to run; the close still lets the store drop what indexes the session.
+	case err != nil:
+		return err
+	default:
+		e.cfg.App.OnClose(ctx, st, reason, &b)
+	}
 	b.Close(reason, ifExpired)
 	err = e.cfg.Store.Commit(ctx, sid, &b)
 	if errors.Is(err, session.ErrNotFound) || errors.Is(err, session.ErrAlive) {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"net/http"
+	"net/http/httptest"
 	"strings"
 	"sync"
 	"testing"
@@ -404,4 +405,54 @@ func TestRoundTrips(t *testing.T) {
 		t.Errorf("GET that finds packets: %d round trips, want 1", n)
 	}
 	t.Logf("handshake 1, POST 2, GET with packets 1 round trip")
+}
+
+func TestShutdownAnswersHeldPolls(t *testing.T) {
+	shutdown := make(chan struct{})
+	srv := chatServer(t, handler.Config{PollHold: 20 * time.Second, Shutdown: shutdown})
+	c := srv.Open(t)
+	held := make(chan []string, 1)
+	go func() { held <- c.Get() }()
+	time.Sleep(100 * time.Millisecond)
+	close(shutdown)
+	select {
+	case p := <-held:
+		if len(p) != 1 || p[0] != "6" {
+			t.Fatalf("held GET answered %q at shutdown, want noop", p)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("held GET not answered at shutdown")
+	}
+	// The session survives for another process to serve.
+	c.Post("3")
+}
+
+func TestCORS(t *testing.T) {
+	srv := chatServer(t, handler.Config{})
+	h := handler.CORS([]string{"https://app.example"})(srv.Engine)
+	cases := []struct {
+		method, origin string
+		status         int
+		allow          string
+	}{
+		{"GET", "https://app.example", 200, "https://app.example"},
+		{"GET", "https://evil.example", 200, ""},
+		{"OPTIONS", "https://app.example", 204, "https://app.example"},
+		{"OPTIONS", "https://evil.example", 204, ""},
+	}
+	for _, tc := range cases {
+		req := httptest.NewRequest(tc.method, "/socket.io/?EIO=4&transport=polling", nil)
+		req.Header.Set("Origin", tc.origin)
+		if tc.method == "OPTIONS" {
+			req.Header.Set("Access-Control-Request-Method", "POST")
+		}
+		rec := httptest.NewRecorder()
+		h.ServeHTTP(rec, req)
+		if rec.Code != tc.status || rec.Header().Get("Access-Control-Allow-Origin") != tc.allow {
+			t.Errorf("%s from %s: %d, allow-origin %q; want %d, %q", tc.method, tc.origin, rec.Code, rec.Header().Get("Access-Control-Allow-Origin"), tc.status, tc.allow)
+		}
+		if tc.allow != "" && rec.Header().Get("Access-Control-Allow-Credentials") != "true" {
+			t.Errorf("%s from %s: no Allow-Credentials", tc.method, tc.origin)
+		}
+	}
 }

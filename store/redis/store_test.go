@@ -2,8 +2,10 @@ package redis_test
 
 import (
 	"context"
+	"errors"
 	"os"
 	"testing"
+	"time"
 
 	"github.com/alicebob/miniredis/v2"
 	goredis "github.com/redis/go-redis/v9"
@@ -53,4 +55,33 @@ func TestConformanceRealRedis(t *testing.T) {
 		t.Cleanup(func() { s.Close() })
 		return s
 	})
+}
+
+// TestSweepForgetsVanishedSession: a session whose keys expired without a close (no sweeper ran
+// in time) is listed by Expired once, and the sweeper's close drops it from the index.
+func TestSweepForgetsVanishedSession(t *testing.T) {
+	mr := miniredis.RunT(t)
+	rdb := goredis.NewClient(&goredis.Options{Addr: mr.Addr()})
+	defer rdb.Close()
+	clock := storetest.NewClock()
+	s := redis.New(rdb, redis.Options{Now: clock.Now})
+	defer s.Close()
+	ctx := context.Background()
+	ss := &session.Session{ID: "vanished", Transport: "polling", PingInterval: time.Second, PingTimeout: time.Second, LastPong: clock.Now()}
+	if err := s.Create(ctx, ss); err != nil {
+		t.Fatal(err)
+	}
+	mr.Del("sio:{vanished}")
+	later := clock.Now().Add(time.Minute)
+	if sids, err := s.Expired(ctx, later, 10); err != nil || len(sids) != 1 || sids[0] != "vanished" {
+		t.Fatalf("Expired = %q, %v", sids, err)
+	}
+	var b session.Batch
+	b.Close("ping timeout", true)
+	if err := s.Commit(ctx, "vanished", &b); !errors.Is(err, session.ErrNotFound) {
+		t.Fatalf("close: %v", err)
+	}
+	if sids, err := s.Expired(ctx, later, 10); err != nil || len(sids) != 0 {
+		t.Fatalf("Expired after the close = %q, %v; want none", sids, err)
+	}
 }

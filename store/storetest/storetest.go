@@ -124,6 +124,7 @@ func Run(t *testing.T, newStore Factory) {
 	t.Run("Close", func(t *testing.T) { testClose(t, setup(t)) })
 	t.Run("Heartbeat", func(t *testing.T) { testHeartbeat(t, setup(t)) })
 	t.Run("CloseIfExpired", func(t *testing.T) { testCloseIfExpired(t, setup(t)) })
+	t.Run("CloseUnknownDropsIndex", func(t *testing.T) { testCloseUnknown(t, setup(t)) })
 	t.Run("PollBusy", func(t *testing.T) { testPollBusy(t, setup(t)) })
 	t.Run("ConcurrentBroadcasts", func(t *testing.T) { testConcurrent(t, setup(t)) })
 	t.Run("Watch", func(t *testing.T) { testWatch(t, setup(t)) })
@@ -543,5 +544,15 @@ func testWatch(t *testing.T, e *env) {
 	case <-w2.C():
 	case <-ctx.Done():
 		t.Fatal("no wake-up for a packet sent to the session")
+	}
+}
+
+// testCloseUnknown: closing a session that does not exist fails with ErrNotFound.
+func testCloseUnknown(t *testing.T, e *env) {
+	sid := newSID(t)
+	var x session.Batch
+	x.Close("ping timeout", true)
+	if err := e.store.Commit(e.ctx, sid, &x); !errors.Is(err, session.ErrNotFound) {
+		t.Fatalf("close of an unknown session: %v", err)
 	}
 }

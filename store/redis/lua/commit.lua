@@ -25,7 +25,11 @@ local sid = ARGV[6]
 local sess, slog = KEYS[1], KEYS[2]
 
 local h = redis.call('HMGET', sess, 'pong', 'pi', 'pt', 'cl')
-if not h[1] or h[4] then return 'GONE' end
+if not h[1] or h[4] then
+  -- A session whose keys expired without a close still has a deadline in the liveness index.
+  redis.call('ZREM', prefix .. ':alive', sid)
+  return 'GONE'
+end
 if ARGV[7] == '1' and now <= tonumber(h[1]) + tonumber(h[2]) + tonumber(h[3]) then
   return 'ALIVE'
 end
