@@ -1,0 +1,116 @@
+"use strict";
+// Per-file test harness:
+//   const env = useServers(2);            // before(): start 2 server processes; after(): kill them
+//   sioTest(env, "name", async (h) => {   // h.client(url, nsp, name) -> connected-later Client,
+//     ...                                 // disconnected automatically when the test ends;
+//   });                                   // server output is printed if the test fails.
+const { test, before, after } = require("node:test");
+const { startServer, serverLogs } = require("./server");
+const { Client, describeErr } = require("./client");
+
+const TEST_TIMEOUT_MS = Number(process.env.SIO_E2E_TEST_TIMEOUT_MS || 20000);
+// Quiet period after the expected events arrived, to catch late duplicates or extras.
+const SETTLE_MS = Number(process.env.SIO_E2E_SETTLE_MS || 1000);
+// Lets the clients' disconnect/close packets reach the server before it is killed.
+const CLOSE_GRACE_MS = 300;
+
+const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+
+function useServers(count = 1) {
+  const env = { servers: [] };
+  before(async () => {
+    for (let i = 0; i < count; i++) {
+      env.servers.push(await startServer(count > 1 ? `server${i + 1}` : "server"));
+    }
+  }, { timeout: 90000 });
+  after(async () => {
+    const errors = [];
+    for (const s of env.servers) {
+      try { await s.stop(); } catch (err) { errors.push(err); }
+    }
+    if (errors.length) throw errors[0];
+  }, { timeout: 30000 });
+  return env;
+}
+
+class Helper {
+  constructor(env) {
+    this.env = env;
+    this.clients = [];
+    this.failureInfo = [];
+  }
+
+  // A recording client (not yet connected: call .connect()).
+  client(baseUrl, nsp, name) {
+    const c = new Client(baseUrl, nsp, name || `client${this.clients.length + 1}`);
+    this.clients.push(c);
+    return c;
+  }
+
+  // Connects a new /chat client and waits for its welcome.
+  async chatClient(baseUrl, name) {
+    const c = this.client(baseUrl, "/chat", name);
+    try {
+      await c.connect();
+    } catch (err) {
+      throw new Error(`${c.name}: could not connect to ${c.url}: ${describeErr(err)}`);
+    }
+    await c.waitForWelcome();
+    return c;
+  }
+
+  // Extra text printed with the server output if the test fails.
+  onFailure(fn) {
+    this.failureInfo.push(fn);
+  }
+
+  async closeAll() {
+    const connected = this.clients.filter((c) => c.socket.connected || c.socket.active);
+    for (const c of this.clients) {
+      try { c.close(); } catch { /* ignore */ }
+    }
+    if (connected.length) await sleep(CLOSE_GRACE_MS);
+  }
+}
+
+function sioTest(env, name, opts, fn) {
+  if (typeof opts === "function") {
+    fn = opts;
+    opts = {};
+  }
+  // node:test's own timeout is only a backstop; ours fires first so that the clients
+  // are cleaned up and the server output is shown.
+  return test(name, { ...opts, timeout: TEST_TIMEOUT_MS + 15000 }, async (t) => {
+    const h = new Helper(env);
+    let timer;
+    try {
+      await Promise.race([
+        fn(h, t),
+        new Promise((_, reject) => {
+          timer = setTimeout(() => reject(new Error(`test exceeded ${TEST_TIMEOUT_MS} ms`)), TEST_TIMEOUT_MS);
+        }),
+      ]);
+    } catch (err) {
+      let report = "";
+      for (const info of h.failureInfo) {
+        try { report += info(); } catch (e) { report += `(failure info error: ${e.message})\n`; }
+      }
+      report += h.clients.map((c) => `  ${c.summary()}${c.disconnectReason ? `, disconnect: ${c.disconnectReason}` : ""}`).slice(0, 10).join("\n") + "\n";
+      report += serverLogs(env.servers);
+      let attached = false;
+      if (err && typeof err.message === "string") {
+        try {
+          err.message += `\n${report}`;
+          attached = true;
+        } catch { /* read-only message */ }
+      }
+      if (!attached) process.stderr.write(`\n===== e2e failure in "${name}": ${err}\n${report}=====\n`);
+      throw err;
+    } finally {
+      clearTimeout(timer);
+      await h.closeAll();
+    }
+  });
+}
+
+module.exports = { useServers, sioTest, sleep, SETTLE_MS, TEST_TIMEOUT_MS };
