@@ -51,6 +51,15 @@ type Config struct {
 	Logger *slog.Logger
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
+	// Sender posts frames to WebSocket connections (the API Gateway Management API, or the
+	// local gateway); nil means the engine serves long-polling only.
+	Sender Sender
+	// ConnectTimeout closes a session that has not connected to a namespace this long after its
+	// handshake (Socket.IO's connectTimeout); zero means no limit (raw Engine.IO applications).
+	ConnectTimeout time.Duration
+	// FlushParallel bounds the concurrent pushes to WebSocket members after a broadcast; zero
+	// means 32.
+	FlushParallel int
 	// Shutdown, when closed, makes held GETs answer at once (a noop) so a graceful shutdown does
 	// not wait for them; the sessions stay open for another process to serve. Nil means never.
 	Shutdown <-chan struct{}
@@ -60,7 +69,7 @@ type Config struct {
 type Engine struct {
 	cfg       Config
 	log       *slog.Logger
-	handshake func(sid string) []byte
+	handshake func(sid string, polling bool) []byte
 }
 
 // New validates cfg and returns an Engine.
@@ -90,39 +99,59 @@ func New(cfg Config) (*Engine, error) {
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
+	if cfg.FlushParallel <= 0 {
+		cfg.FlushParallel = 32
+	}
 	if cfg.Upgrades == nil {
 		cfg.Upgrades = []string{}
+		if cfg.Sender != nil {
+			cfg.Upgrades = []string{"websocket"}
+		}
 	}
 	e := &Engine{cfg: cfg, log: cfg.Logger}
 	e.handshake = openPacket(cfg)
 	return e, nil
 }
 
-// openPacket returns the encoder of the open packet (Engine.IO v4 §"Handshake").
-func openPacket(cfg Config) func(sid string) []byte {
+// openPacket returns the encoder of the open packet (Engine.IO v4 §"Handshake"), with upgrades
+// announced over polling and none over WebSocket.
+func openPacket(cfg Config) func(sid string, polling bool) []byte {
+	withUpgrades, without := openTail(cfg, cfg.Upgrades), openTail(cfg, nil)
+	return func(sid string, polling bool) []byte {
+		if polling {
+			return []byte(`0{"sid":"` + sid + withUpgrades)
+		}
+		return []byte(`0{"sid":"` + sid + without)
+	}
+}
+
+func openTail(cfg Config, list []string) string {
 	upgrades := "["
-	for i, u := range cfg.Upgrades {
+	for i, u := range list {
 		if i > 0 {
 			upgrades += ","
 		}
 		upgrades += fmt.Sprintf("%q", u)
 	}
 	upgrades += "]"
-	tail := fmt.Sprintf(`","upgrades":%s,"pingInterval":%d,"pingTimeout":%d,"maxPayload":%d}`,
+	return fmt.Sprintf(`","upgrades":%s,"pingInterval":%d,"pingTimeout":%d,"maxPayload":%d}`,
 		upgrades, cfg.PingInterval.Milliseconds(), cfg.PingTimeout.Milliseconds(), cfg.MaxPayload)
-	return func(sid string) []byte {
-		return []byte(`0{"sid":"` + sid + tail)
-	}
 }
 
-// newSession creates a session in the store and returns it.
-func (e *Engine) newSession(ctx context.Context, transport string) (*session.Session, error) {
+// newSession creates a session in the store and returns it; conn is the WebSocket connection
+// of a session opened over WebSocket.
+func (e *Engine) newSession(ctx context.Context, transport, conn string) (*session.Session, error) {
+	now := e.cfg.Now()
 	s := &session.Session{
 		ID:           newSID(),
 		Transport:    transport,
+		Conn:         conn,
 		PingInterval: e.cfg.PingInterval,
 		PingTimeout:  e.cfg.PingTimeout,
-		LastPong:     e.cfg.Now(),
+		LastPong:     now,
+	}
+	if e.cfg.ConnectTimeout > 0 {
+		s.ConnectDeadline = now.Add(e.cfg.ConnectTimeout)
 	}
 	if err := e.cfg.Store.Create(ctx, s); err != nil {
 		return nil, err
@@ -145,26 +174,46 @@ func (e *Engine) closeSession(ctx context.Context, sid, reason string, ifExpired
 		e.cfg.App.OnClose(ctx, st, reason, &b)
 	}
 	b.Close(reason, ifExpired)
-	err = e.cfg.Store.Commit(ctx, sid, &b)
+	return e.commitClose(ctx, sid, st, reason, &b)
+}
+
+// commitClose commits a batch that ends with a close, pushes what it broadcast to WebSocket
+// members, and closes the session's own WebSocket connection, if any.
+func (e *Engine) commitClose(ctx context.Context, sid string, st *session.State, reason string, b *session.Batch) error {
+	c, err := e.cfg.Store.Commit(ctx, sid, b)
 	if errors.Is(err, session.ErrNotFound) || errors.Is(err, session.ErrAlive) {
 		return nil
 	}
-	if err == nil {
-		e.log.Info("session closed", "sid", sid, "reason", reason)
+	if err != nil {
+		return err
 	}
-	return err
+	e.log.Info("session closed", "sid", sid, "reason", reason)
+	e.flushAll(ctx, c.Flush)
+	if st != nil && e.cfg.Sender != nil {
+		for _, conn := range []string{st.Conn, st.Probe} {
+			if conn != "" {
+				if err := e.cfg.Sender.Close(ctx, conn); err != nil && !errors.Is(err, ErrGone) {
+					e.log.Warn("closing the connection failed", "sid", sid, "conn", conn, "err", err)
+				}
+			}
+		}
+	}
+	return nil
 }
 
 // Sweep closes up to limit sessions whose heartbeat deadline has passed, running the App's
-// OnClose with reason "ping timeout" for each. It is safe to run in several processes at once:
-// each session's close commits once. It returns how many sessions it closed.
+// OnClose with reason "ping timeout" for each, and sends the heartbeat ping to up to limit
+// WebSocket sessions that are due. It is safe to run in several processes at once: each
+// session's close commits once, and a ping goes out once. It returns how many sessions it
+// closed.
 func (e *Engine) Sweep(ctx context.Context, limit int) (int, error) {
-	sids, err := e.cfg.Store.Expired(ctx, e.cfg.Now(), limit)
+	due, err := e.cfg.Store.Due(ctx, e.cfg.Now(), limit)
 	if err != nil {
 		return 0, err
 	}
+	e.flushAll(ctx, due.Ping)
 	n := 0
-	for _, sid := range sids {
+	for _, sid := range due.Expired {
 		if err := e.closeSession(ctx, sid, "ping timeout", true); err != nil {
 			e.log.Warn("sweep: close failed", "sid", sid, "err", err)
 			continue

@@ -87,12 +87,12 @@ func (e *Engine) fail(w http.ResponseWriter, r *http.Request, sid string, err er
 }
 
 func (e *Engine) open(w http.ResponseWriter, r *http.Request) {
-	s, err := e.newSession(r.Context(), "polling")
+	s, err := e.newSession(r.Context(), "polling", "")
 	if err != nil {
 		e.fail(w, r, "", err)
 		return
 	}
-	writeText(w, e.handshake(s.ID))
+	writeText(w, e.handshake(s.ID, true))
 }
 
 // post handles the packets of one POST: one Load, the App, one Commit.
@@ -137,7 +137,10 @@ func (e *Engine) post(w http.ResponseWriter, r *http.Request, sid string) {
 		e.cfg.App.OnClose(ctx, st, reason, &b)
 		b.Close(reason, false)
 	}
-	err = e.cfg.Store.Commit(ctx, sid, &b)
+	c, err := e.cfg.Store.Commit(ctx, sid, &b)
+	if err == nil {
+		e.flushAll(ctx, c.Flush)
+	}
 	switch {
 	case errors.Is(err, session.ErrNotFound):
 		e.refuse(w, r, http.StatusBadRequest, codeUnknownSID, sid)
@@ -211,12 +214,20 @@ func (e *Engine) poll(w http.ResponseWriter, r *http.Request, sid string) {
 	case errors.Is(err, session.ErrNotFound):
 		e.refuse(w, r, http.StatusBadRequest, codeUnknownSID, sid)
 		return
+	case errors.Is(err, session.ErrTransport):
+		// Engine.IO v4 §"Upgrade": after the upgrade, polling requests for the sid are refused.
+		e.refuse(w, r, http.StatusBadRequest, codeBadRequest, sid)
+		return
 	case err != nil:
 		e.fail(w, r, sid, err)
 		return
 	case f.Expired:
 		e.closeLogged(ctx, sid, "ping timeout")
 		e.refuse(w, r, http.StatusBadRequest, codeUnknownSID, sid)
+		return
+	}
+	if f.Upgrading {
+		writeText(w, []byte{'0' + byte(engineio.PacketNoop)})
 		return
 	}
 	if len(f.Payloads) > 0 || f.Pinged {
@@ -271,6 +282,9 @@ func (e *Engine) poll(w http.ResponseWriter, r *http.Request, sid string) {
 		case errors.Is(err, session.ErrNotFound):
 			writeText(w, []byte{'0' + byte(engineio.PacketClose)})
 			return
+		case errors.Is(err, session.ErrTransport):
+			writeText(w, []byte{'0' + byte(engineio.PacketNoop)})
+			return
 		case err != nil:
 			e.fail(w, r, sid, err)
 			return
@@ -283,7 +297,7 @@ func (e *Engine) poll(w http.ResponseWriter, r *http.Request, sid string) {
 			writeText(w, joinPayloads(f))
 			return
 		}
-		if release {
+		if release || f.Upgrading {
 			writeText(w, []byte{'0' + byte(engineio.PacketNoop)})
 			return
 		}

@@ -1,6 +1,9 @@
 package session
 
-import "encoding/json"
+import (
+	"encoding/json"
+	"slices"
+)
 
 // OpKind is the kind of one recorded effect.
 type OpKind uint8
@@ -26,6 +29,14 @@ const (
 	OpBroadcast
 	// OpPong records a pong: the heartbeat clock restarts now.
 	OpPong
+	// OpSetPending replaces [State.Pending] with Data (nil clears it).
+	OpSetPending
+	// OpProbe records that the WebSocket connection Socket probes an upgrade of this polling
+	// session: the connection is indexed to the session, and a held GET ends with a noop.
+	OpProbe
+	// OpUpgrade completes the upgrade: the session moves to the probing connection and from
+	// now on is served over WebSocket only.
+	OpUpgrade
 	// OpClose closes the session with Reason (Socket.IO disconnect reason); with IfExpired it
 	// applies only if the session is past its deadline, and otherwise the whole commit fails
 	// with [ErrAlive].
@@ -95,15 +106,46 @@ func (b *Batch) Broadcast(nsp string, rooms, except []string, payload []byte) {
 	if len(rooms) == 0 {
 		rooms = []string{AllRoom}
 	}
+	// A room named twice is one target: stores append once per distinct room.
+	rooms = dedupe(rooms)
+	except = dedupe(except)
 	b.Ops = append(b.Ops, Op{Kind: OpBroadcast, Namespace: nsp, Rooms: rooms, Except: except, Payload: payload})
 }
 
 // Pong records a pong from the client.
 func (b *Batch) Pong() { b.Ops = append(b.Ops, Op{Kind: OpPong}) }
 
+// SetPending records the partial packet to keep for the next request (nil clears it).
+func (b *Batch) SetPending(data []byte) {
+	b.Ops = append(b.Ops, Op{Kind: OpSetPending, Data: data})
+}
+
+// Probe records an upgrade probe from WebSocket connection conn; an empty conn ends a probe
+// that failed (the connection closed before the upgrade completed).
+func (b *Batch) Probe(conn string) { b.Ops = append(b.Ops, Op{Kind: OpProbe, Socket: conn}) }
+
+// Upgrade records the completion of the upgrade to the probing connection.
+func (b *Batch) Upgrade() { b.Ops = append(b.Ops, Op{Kind: OpUpgrade}) }
+
 // Close records the end of the session with a Socket.IO disconnect reason. With ifExpired the
 // commit applies only if the session is still past its deadline (the sweeper's guard against a
 // pong that raced it).
 func (b *Batch) Close(reason string, ifExpired bool) {
 	b.Ops = append(b.Ops, Op{Kind: OpClose, Reason: reason, IfExpired: ifExpired})
+}
+
+// dedupe returns list without repeated names, in first-seen order (list itself if it has none).
+func dedupe(list []string) []string {
+	for i := 1; i < len(list); i++ {
+		if slices.Contains(list[:i], list[i]) {
+			out := make([]string, 0, len(list))
+			for _, s := range list {
+				if !slices.Contains(out, s) {
+					out = append(out, s)
+				}
+			}
+			return out
+		}
+	}
+	return list
 }

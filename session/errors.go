@@ -17,6 +17,9 @@ var (
 	// ErrBusy means another long-poll GET is already held for the session (Engine.IO forbids
 	// two at once).
 	ErrBusy = errors.New("session: another poll is in progress")
+	// ErrTransport means the request came over another transport than the session's (a
+	// polling request after the upgrade to WebSocket).
+	ErrTransport = errors.New("session: wrong transport")
 	// ErrAlive means a close conditional on the session being expired found it alive: a pong
 	// arrived in the meantime.
 	ErrAlive = errors.New("session: not expired")

@@ -9,8 +9,17 @@ import (
 type Session struct {
 	// ID is the Engine.IO session id (the "sid" query parameter), at least 128 random bits.
 	ID string
-	// Transport is the transport the session currently uses ("polling").
+	// Transport is the transport the session currently uses: "polling" or "websocket".
 	Transport string
+	// Conn is the WebSocket connection id (API Gateway's connectionId) when Transport is
+	// "websocket"; empty otherwise.
+	Conn string
+	// Probe is the connection id of a WebSocket probing an upgrade of this polling session
+	// (Engine.IO v4 §"Upgrade"), until the upgrade completes; empty otherwise.
+	Probe string
+	// ConnectDeadline is when the session is closed unless a namespace connects first (Socket.IO's
+	// connectTimeout); zero once one has, or when there is no such limit.
+	ConnectDeadline time.Time
 	// PingInterval and PingTimeout are the values announced in this session's handshake
 	// (Engine.IO v4 §"Heartbeat"); they are per session so a deploy can change the defaults
 	// without breaking the clients already connected.
@@ -31,8 +40,11 @@ func (s *Session) PingDue() time.Time { return s.LastPong.Add(s.PingInterval) }
 // (Engine.IO v4 §"Heartbeat": pingInterval + pingTimeout without a pong).
 func (s *Session) Deadline() time.Time { return s.LastPong.Add(s.PingInterval + s.PingTimeout) }
 
-// Expired reports whether the session is past its deadline at now.
-func (s *Session) Expired(now time.Time) bool { return now.After(s.Deadline()) }
+// Expired reports whether the session is past its heartbeat deadline, or its namespace-connect
+// deadline, at now.
+func (s *Session) Expired(now time.Time) bool {
+	return now.After(s.Deadline()) || (!s.ConnectDeadline.IsZero() && now.After(s.ConnectDeadline))
+}
 
 // Socket is one Socket.IO namespace socket of a session, as it was when loaded.
 type Socket struct {
@@ -52,6 +64,9 @@ type State struct {
 	Session
 	// Sockets maps a namespace to the session's socket in it.
 	Sockets map[string]*Socket
+	// Pending is the application's partial packet kept between requests (a Socket.IO packet
+	// waiting for binary attachments that arrive as separate WebSocket frames); nil when none.
+	Pending []byte
 }
 
 // RoomRef names a room in a namespace: what a long-poll watches for wake-ups.

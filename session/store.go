@@ -8,19 +8,39 @@ import (
 // Store keeps sessions, sockets, rooms and queued packets. Implementations are safe for
 // concurrent use by any number of processes sharing the same backend.
 type Store interface {
-	// Create stores a new session with its heartbeat clock started at s.LastPong.
+	// Create stores a new session with its heartbeat clock started at s.LastPong, indexed by
+	// s.Conn when it has one.
 	Create(ctx context.Context, s *Session) error
 	// Load returns the session and its sockets. A missing session is ErrNotFound; a closed one a
 	// *ClosedError (which is also ErrNotFound).
 	Load(ctx context.Context, sid string) (*State, error)
+	// LoadConn is Load for the session a WebSocket connection belongs to (as its transport or
+	// as an upgrade probe). An unknown connection is ErrNotFound.
+	LoadConn(ctx context.Context, conn string) (*State, error)
 	// Commit applies the batch atomically and in order: all of it or, on error, none of it.
 	// It fails with ErrNotFound if the session is gone, and ErrAlive as OpClose describes.
-	Commit(ctx context.Context, sid string, b *Batch) error
+	Commit(ctx context.Context, sid string, b *Batch) (*Committed, error)
 	// Fetch takes the packets queued for the session since its last fetch (its own log merged
 	// with its rooms' logs, in commit order) and advances its cursor past them.
 	Fetch(ctx context.Context, sid string, req FetchRequest) (*Fetched, error)
-	// Expired returns up to limit sessions whose heartbeat deadline is before now.
-	Expired(ctx context.Context, now time.Time, limit int) ([]string, error)
+	// Due returns up to limit sessions of each kind of work the sweeper has at now.
+	Due(ctx context.Context, now time.Time, limit int) (*Due, error)
+}
+
+// Committed is the result of a [Store.Commit].
+type Committed struct {
+	// Flush lists the WebSocket sessions that have new packets to push: this session if it is
+	// on WebSocket and sent itself something, and the WebSocket members of every room the
+	// batch broadcast to. Polling sessions are never listed: they fetch on their own.
+	Flush []string
+}
+
+// Due is the sweeper's work.
+type Due struct {
+	// Expired are sessions past their heartbeat (or namespace-connect) deadline.
+	Expired []string
+	// Ping are WebSocket sessions whose heartbeat ping is due.
+	Ping []string
 }
 
 // FetchRequest tunes one [Store.Fetch].
@@ -33,6 +53,14 @@ type FetchRequest struct {
 	// Hold, with Poll, marks the session as held by Poll for this long when nothing is queued.
 	// Zero releases the hold instead, if Poll holds it.
 	Hold time.Duration
+	// Transport is the transport fetching: "polling" (zero value) or "websocket". A fetch by
+	// another transport than the session's fails with ErrTransport.
+	Transport string
+	// Lease, with Poll and Hold, makes the hold a flush lease (WebSocket push): it is taken
+	// while the fetch returns something and released by the fetch that returns nothing, so one
+	// flusher at a time pushes a session's packets, in order. A fetch by another Poll while the
+	// lease is held fails with ErrBusy; the holder will pick up what it committed.
+	Lease bool
 	// Ping asks for the heartbeat ping when it is due (PingInterval after the last pong and not
 	// sent yet): the fetch then records it as sent, reports Pinged, and releases the hold.
 	Ping bool
@@ -46,6 +74,9 @@ type Fetched struct {
 	Payloads [][]byte
 	// Pinged reports that the ping was due and is now recorded as sent: the caller must send it.
 	Pinged bool
+	// Upgrading reports that a WebSocket probes an upgrade of this polling session: a GET must
+	// answer a noop so that the client can complete it.
+	Upgrading bool
 	// More reports that more payloads are queued than were returned.
 	More bool
 	// Rooms are the rooms the session reads from, for [Notifier.Watch]; set only when no

@@ -44,6 +44,11 @@ func (e *ConnectError) Error() string { return e.Message }
 // client did not ask for an ack; a second call is ignored.
 type Ack func(args ...any)
 
+// RawArgs, as the only payload parameter of an event handler, receives every argument of the
+// event undecoded: each is a json.RawMessage, or a []byte for a binary attachment. Passed back
+// to Emit or an Ack, they are sent as they came.
+type RawArgs []any
+
 // Option configures a consumer's registration.
 type Option func(*namespace) error
 
@@ -65,6 +70,8 @@ var (
 	typeSocket  = reflect.TypeFor[*Socket]()
 	typeAck     = reflect.TypeFor[Ack]()
 	typeError   = reflect.TypeFor[error]()
+	typeRawArgs = reflect.TypeFor[RawArgs]()
+	typeBytes   = reflect.TypeFor[[]byte]()
 )
 
 // eventHandler is a validated event method or function.
@@ -105,17 +112,35 @@ func newEventHandler(fn reflect.Value) (*eventHandler, error) {
 }
 
 // call decodes args into the payload parameters and runs the handler.
-func (h *eventHandler) call(ctx context.Context, s *Socket, args []json.RawMessage, ack Ack) error {
+func (h *eventHandler) call(ctx context.Context, s *Socket, args []arg, ack Ack) error {
 	in := make([]reflect.Value, 0, 3+len(h.payloads))
 	in = append(in, reflect.ValueOf(ctx), reflect.ValueOf(s))
-	for i, t := range h.payloads {
-		v := reflect.New(t)
-		if i < len(args) {
-			if err := json.Unmarshal(args[i], v.Interface()); err != nil {
-				return fmt.Errorf("argument %d: %w", i, err)
+	if len(h.payloads) == 1 && h.payloads[0] == typeRawArgs {
+		raw := make(RawArgs, len(args))
+		for i, a := range args {
+			if a.isBin {
+				raw[i] = a.binary
+			} else {
+				raw[i] = a.json
 			}
 		}
-		in = append(in, v.Elem())
+		in = append(in, reflect.ValueOf(raw))
+	} else {
+		for i, t := range h.payloads {
+			v := reflect.New(t)
+			switch {
+			case i >= len(args):
+			case args[i].isBin && t == typeBytes:
+				v.Elem().SetBytes(args[i].binary)
+			case args[i].isBin:
+				return fmt.Errorf("argument %d: a binary attachment cannot be decoded into %s", i, t)
+			default:
+				if err := json.Unmarshal(args[i].json, v.Interface()); err != nil {
+					return fmt.Errorf("argument %d: %w", i, err)
+				}
+			}
+			in = append(in, v.Elem())
+		}
 	}
 	if h.hasAck {
 		in = append(in, reflect.ValueOf(ack))

@@ -4,6 +4,7 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"fmt"
+	"slices"
 
 	"github.com/serverless-socketio/server/engineio"
 	"github.com/serverless-socketio/server/socketio"
@@ -49,6 +50,11 @@ func (s *Server) Emit(event string, payload any, opts ...EmitOption) error {
 	t := emitTarget{nsp: s.socket.nsp}
 	for _, o := range opts {
 		o(&t)
+	}
+	for _, r := range append(slices.Clone(t.rooms), t.except...) {
+		if !validRoom(r) {
+			return fmt.Errorf("sio: emit %q: invalid room name %q", event, r)
+		}
 	}
 	args, ok := payload.(Args)
 	if !ok {

@@ -98,6 +98,16 @@ func (r *Router) newRequest(ctx context.Context, st *session.State, b *session.B
 // with reason "parse error".
 func (r *Router) OnMessages(ctx context.Context, st *session.State, msgs []engineio.Packet, b *session.Batch) error {
 	q := r.newRequest(ctx, st, b)
+	if len(st.Pending) > 0 {
+		// A packet from an earlier request still waiting for its attachments (over WebSocket
+		// each attachment is a frame of its own, hence a request of its own).
+		prev, err := engineio.DecodePayload(st.Pending)
+		if err != nil {
+			return fmt.Errorf("sio: stored partial packet: %w", err)
+		}
+		msgs = append(prev, msgs...)
+		b.SetPending(nil)
+	}
 	for i := 0; i < len(msgs); i++ {
 		if msgs[i].Binary {
 			return errors.New("sio: binary packet without a packet announcing it")
@@ -108,24 +118,30 @@ func (r *Router) OnMessages(ctx context.Context, st *session.State, msgs []engin
 		}
 		if p.Attachments > 0 {
 			// Socket.IO v5 §"Packet encoding": the attachments follow the packet as binary
-			// Engine.IO packets; the official clients send them in the same payload.
+			// Engine.IO packets, in this request or in the next ones.
+			if p.Attachments > socketio.DefaultMaxAttachments {
+				return fmt.Errorf("sio: %d attachments, at most %d", p.Attachments, socketio.DefaultMaxAttachments)
+			}
+			for k := i + 1; k < len(msgs) && k <= i+p.Attachments; k++ {
+				if !msgs[k].Binary {
+					return errors.New("sio: text packet where a binary attachment was due")
+				}
+			}
 			if i+p.Attachments >= len(msgs) {
-				return fmt.Errorf("sio: packet announces %d attachments, payload has fewer", p.Attachments)
+				b.SetPending(engineio.AppendPayload(nil, msgs[i:]))
+				return nil
 			}
 			attachments := make([][]byte, p.Attachments)
 			for k := range attachments {
-				m := msgs[i+1+k]
-				if !m.Binary {
-					return errors.New("sio: text packet where a binary attachment was due")
-				}
-				attachments[k] = m.Data
+				attachments[k] = msgs[i+1+k].Data
 			}
 			i += p.Attachments
-			if p.Data, err = socketio.ReplacePlaceholders(p.Data, attachments); err != nil {
+			if err := q.handle(p, attachments); err != nil {
 				return err
 			}
+			continue
 		}
-		if err := q.handle(p); err != nil {
+		if err := q.handle(p, nil); err != nil {
 			return err
 		}
 	}
@@ -145,7 +161,7 @@ func (r *Router) OnClose(ctx context.Context, st *session.State, reason string, 
 	}
 }
 
-func (q *request) handle(p socketio.Packet) error {
+func (q *request) handle(p socketio.Packet, attachments [][]byte) error {
 	// A control character in a namespace would be echoed into replies (CONNECT_ERROR), where a
 	// 0x1e would split the long-polling payload: refuse it as a protocol error.
 	if strings.ContainsFunc(p.Namespace, func(r rune) bool { return r < 0x20 || r == 0x7f }) {
@@ -161,7 +177,7 @@ func (q *request) handle(p socketio.Packet) error {
 			delete(q.sockets, s.nsp)
 		}
 	case socketio.PacketEvent, socketio.PacketBinaryEvent:
-		q.event(p)
+		return q.event(p, attachments)
 	case socketio.PacketAck, socketio.PacketBinaryAck:
 		q.r.log.Debug("sio: ack from client ignored (server emits with acks are not supported)", "namespace", p.Namespace)
 	default:
@@ -205,21 +221,26 @@ func (q *request) connect(p socketio.Packet) {
 	q.afterHook(s)
 }
 
-func (q *request) event(p socketio.Packet) {
+func (q *request) event(p socketio.Packet, attachments [][]byte) error {
+	name, args, err := eventArgs(p, attachments)
+	if err != nil {
+		return err
+	}
 	s := q.sockets[p.Namespace]
 	if s == nil {
 		q.r.log.Debug("sio: event for a namespace the client is not connected to", "namespace", p.Namespace)
-		return
+		return nil
 	}
-	name, args, err := p.Event()
-	if err != nil {
-		q.r.log.Warn("sio: undecodable event", "namespace", p.Namespace, "err", err)
-		return
+	ns := q.r.nsps[s.nsp]
+	if ns == nil {
+		// The socket outlived its consumer (a deploy removed it): nothing handles its events.
+		q.r.log.Debug("sio: event for a namespace no longer served", "namespace", s.nsp)
+		return nil
 	}
-	h := q.r.nsps[s.nsp].events[name]
+	h := ns.events[name]
 	if h == nil {
 		q.r.log.Debug("sio: no handler for event", "namespace", s.nsp, "event", name)
-		return
+		return nil
 	}
 	var ack Ack
 	if p.HasID {
@@ -242,6 +263,51 @@ func (q *request) event(p socketio.Packet) {
 		q.b.Ops = append(q.b.Ops, ops...)
 		q.afterHook(s)
 	}
+	return nil
+}
+
+// arg is one event argument: JSON, or a binary attachment that stood as the argument itself.
+type arg struct {
+	json   json.RawMessage
+	binary []byte
+	isBin  bool
+}
+
+// eventArgs splits an EVENT's payload into its name and arguments. An argument that is a
+// placeholder (Socket.IO v5 §"Binary") becomes that attachment; placeholders nested deeper
+// become base64 strings, which encoding/json decodes into []byte.
+func eventArgs(p socketio.Packet, attachments [][]byte) (string, []arg, error) {
+	name, raw, err := p.Event()
+	if err != nil {
+		return "", nil, err
+	}
+	args := make([]arg, len(raw))
+	if len(attachments) == 0 {
+		for i, r := range raw {
+			args[i] = arg{json: r}
+		}
+		return name, args, nil
+	}
+	replaced, err := socketio.ReplacePlaceholders(p.Data, attachments)
+	if err != nil {
+		return "", nil, err
+	}
+	_, rep, err := socketio.Packet{Type: p.Type, Data: replaced}.Event()
+	if err != nil || len(rep) != len(raw) {
+		return "", nil, fmt.Errorf("sio: attachments: %v", err)
+	}
+	for i, r := range raw {
+		var ph struct {
+			Placeholder bool `json:"_placeholder"`
+			Num         *int `json:"num"`
+		}
+		if json.Unmarshal(r, &ph) == nil && ph.Placeholder && ph.Num != nil && *ph.Num >= 0 && *ph.Num < len(attachments) {
+			args[i] = arg{binary: attachments[*ph.Num], isBin: true}
+		} else {
+			args[i] = arg{json: rep[i]}
+		}
+	}
+	return name, args, nil
 }
 
 // run calls one hook with s recording into a batch of its own, and returns what it recorded.

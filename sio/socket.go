@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"slices"
+	"strings"
 
 	"github.com/serverless-socketio/server/session"
 )
@@ -32,10 +33,11 @@ func (s *Socket) Namespace() string { return s.nsp }
 // reflects the Join and Leave calls made so far in this request.
 func (s *Socket) Rooms() []string { return slices.Clone(s.rooms) }
 
-// Join puts the socket in room: it receives what is broadcast there from the commit on.
+// Join puts the socket in room: it receives what is broadcast there from the commit on. A room
+// name must not be empty or contain a NUL byte; such a Join is ignored.
 func (s *Socket) Join(room string) {
 	i, found := slices.BinarySearch(s.rooms, room)
-	if found || room == session.AllRoom {
+	if found || !validRoom(room) {
 		return
 	}
 	s.rooms = slices.Insert(s.rooms, i, room)
@@ -83,3 +85,9 @@ func (s *Socket) Disconnect() { s.disconnect = true }
 
 // Server returns the broadcaster of this request, for emits to rooms and namespaces.
 func (s *Socket) Server() *Server { return &Server{socket: s} }
+
+// validRoom reports whether a room name can be stored: not empty (the empty name is the
+// namespace-wide room) and without NUL (the stores separate room names with it).
+func validRoom(room string) bool {
+	return room != session.AllRoom && !strings.ContainsRune(room, 0)
+}

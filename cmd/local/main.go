@@ -11,7 +11,8 @@
 //	-poll-hold      SIO_POLL_HOLD       longest a GET is held (default 25s, at most 28s)
 //	-max-payload    SIO_MAX_PAYLOAD     largest POST body in bytes (default 1000000)
 //	-cors           SIO_CORS_ORIGINS    comma-separated allowed origins, "*" for any (default none)
-//	-sweep          SIO_SWEEP_INTERVAL  how often dead sessions are swept (default 5s)
+//	-sweep          SIO_SWEEP_INTERVAL  how often dead sessions are swept and WebSocket pings sent (default 1s)
+//	-connect-timeout SIO_CONNECT_TIMEOUT close sessions that connect no namespace in time (default 45s)
 //	-conformance    SIO_CONFORMANCE     the setup of the official test suites (see below)
 //
 // With -conformance it serves what the official Engine.IO v4 and Socket.IO v5 suites expect:
@@ -40,6 +41,7 @@ import (
 
 	"github.com/serverless-socketio/server/consumers/chat"
 	"github.com/serverless-socketio/server/handler"
+	"github.com/serverless-socketio/server/localgw"
 	"github.com/serverless-socketio/server/sio"
 	"github.com/serverless-socketio/server/store/redis"
 )
@@ -52,8 +54,9 @@ type config struct {
 	pollHold     time.Duration
 	maxPayload   int64
 	cors         string
-	sweep        time.Duration
-	conformance  bool
+	sweep          time.Duration
+	connectTimeout time.Duration
+	conformance    bool
 }
 
 func main() {
@@ -96,7 +99,8 @@ func parseConfig(args []string, getenv func(string) string) (config, error) {
 	fs.DurationVar(&c.pollHold, "poll-hold", dur("SIO_POLL_HOLD", "25s"), "longest a long-poll GET is held (at most 28s)")
 	fs.Int64Var(&c.maxPayload, "max-payload", maxPayload, "largest POST body in bytes")
 	fs.StringVar(&c.cors, "cors", env("SIO_CORS_ORIGINS", ""), `comma-separated allowed CORS origins, "*" for any`)
-	fs.DurationVar(&c.sweep, "sweep", dur("SIO_SWEEP_INTERVAL", "5s"), "how often dead sessions are swept")
+	fs.DurationVar(&c.sweep, "sweep", dur("SIO_SWEEP_INTERVAL", "1s"), "how often dead sessions are swept and WebSocket pings sent")
+	fs.DurationVar(&c.connectTimeout, "connect-timeout", dur("SIO_CONNECT_TIMEOUT", "45s"), "close sessions that connect no namespace within this time")
 	fs.BoolVar(&c.conformance, "conformance", conformance, "serve the setup the official conformance suites expect")
 	if err := fs.Parse(args); err != nil {
 		return c, err
@@ -106,7 +110,7 @@ func parseConfig(args []string, getenv func(string) string) (config, error) {
 	}
 	if c.conformance {
 		c.pingInterval, c.pingTimeout, c.maxPayload = 300*time.Millisecond, 200*time.Millisecond, 1_000_000
-		c.sweep = 200 * time.Millisecond
+		c.sweep, c.connectTimeout = 10*time.Millisecond, time.Second
 	}
 	return c, nil
 }
@@ -125,33 +129,63 @@ func run(ctx context.Context, cfg config, log *slog.Logger) error {
 		return err
 	}
 	if cfg.conformance {
-		if err := router.Register(emptyConsumer("/custom")); err != nil {
-			return err
+		for _, nsp := range []string{"/", "/custom"} {
+			if err := router.Register(conformanceConsumer(nsp), sio.On("message-with-ack", messageWithAck)); err != nil {
+				return err
+			}
 		}
 	}
+	// Gateways relay frames between processes only when processes share a real Redis.
+	var relay goredis.UniversalClient
+	if cfg.redisURL != "" {
+		relay = rdb
+	}
 	shutdown := make(chan struct{})
-	base := handler.Config{
-		Store: store, PingInterval: cfg.pingInterval, PingTimeout: cfg.pingTimeout,
-		MaxPayload: cfg.maxPayload, PollHold: cfg.pollHold, Logger: log, Shutdown: shutdown,
-	}
-	sioCfg := base
-	sioCfg.App = router
-	sioEngine, err := handler.New(sioCfg)
-	if err != nil {
-		return err
-	}
 	cors := handler.CORS(splitList(cfg.cors))
 	r := chi.NewRouter()
-	r.Handle("/socket.io/", cors(sioEngine))
-	if cfg.conformance {
-		echoCfg := base
-		echoCfg.App = handler.Echo{}
-		echoEngine, err := handler.New(echoCfg)
+	var engines []*handler.Engine
+	var gateways []*localgw.Gateway
+	// Each engine has its own key prefix: its sweeper must only see its own sessions.
+	mount := func(path string, app handler.App, connectTimeout time.Duration, store *redis.Store) error {
+		gw := localgw.New(localgw.Options{Redis: relay, MaxFrame: cfg.maxPayload, Logger: log})
+		eng, err := handler.New(handler.Config{
+			Store: store, App: app, Sender: gw, PingInterval: cfg.pingInterval, PingTimeout: cfg.pingTimeout,
+			MaxPayload: cfg.maxPayload, PollHold: cfg.pollHold, ConnectTimeout: connectTimeout,
+			Logger: log, Shutdown: shutdown,
+		})
 		if err != nil {
 			return err
 		}
-		r.Handle("/engine.io/", cors(echoEngine))
+		gw.SetRoutes(eng)
+		if err := gw.Start(ctx); err != nil {
+			return fmt.Errorf("websocket relay: %w", err)
+		}
+		r.Handle(path, cors(http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
+			if strings.EqualFold(req.Header.Get("Upgrade"), "websocket") {
+				gw.ServeHTTP(w, req)
+				return
+			}
+			eng.ServeHTTP(w, req)
+		})))
+		engines = append(engines, eng)
+		gateways = append(gateways, gw)
+		return nil
 	}
+	if err := mount("/socket.io/", router, cfg.connectTimeout, store); err != nil {
+		return err
+	}
+	if cfg.conformance {
+		echoStore := redis.New(rdb, redis.Options{Prefix: "sio-echo", SessionTTL: time.Minute})
+		defer echoStore.Close()
+		if err := mount("/engine.io/", handler.Echo{}, 0, echoStore); err != nil {
+			return err
+		}
+	}
+	defer func() {
+		for _, gw := range gateways {
+			gw.Shutdown()
+		}
+	}()
 
 	ln, err := net.Listen("tcp", cfg.addr)
 	if err != nil {
@@ -160,7 +194,9 @@ func run(ctx context.Context, cfg config, log *slog.Logger) error {
 	srv := &http.Server{Handler: r, ReadHeaderTimeout: 10 * time.Second}
 	sweepCtx, stopSweep := context.WithCancel(ctx)
 	defer stopSweep()
-	go sioEngine.RunSweeper(sweepCtx, cfg.sweep)
+	for _, eng := range engines {
+		go eng.RunSweeper(sweepCtx, cfg.sweep)
+	}
 
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
@@ -220,7 +256,3 @@ func splitList(s string) []string {
 	return out
 }
 
-// emptyConsumer serves a namespace with no hooks (the conformance suites' /custom).
-type emptyConsumer string
-
-func (c emptyConsumer) Namespace() string { return string(c) }

@@ -22,9 +22,12 @@ var (
 	commitLua string
 	//go:embed lua/fetch.lua
 	fetchLua string
+	//go:embed lua/load_conn.lua
+	loadConnLua string
 
-	commitScript = goredis.NewScript(libLua + commitLua)
-	fetchScript  = goredis.NewScript(libLua + fetchLua)
+	commitScript   = goredis.NewScript(libLua + commitLua)
+	fetchScript    = goredis.NewScript(libLua + fetchLua)
+	loadConnScript = goredis.NewScript(loadConnLua)
 )
 
 // Options configure a [Store]. Every zero value has a documented default.
@@ -84,21 +87,38 @@ func (s *Store) Close() error { return s.hub.close() }
 func (s *Store) sessionKey(sid string) string { return s.opt.Prefix + ":{" + sid + "}" }
 func (s *Store) logKey(sid string) string     { return s.opt.Prefix + ":{" + sid + "}:q" }
 func (s *Store) aliveKey() string             { return s.opt.Prefix + ":alive" }
+func (s *Store) pingKey() string              { return s.opt.Prefix + ":ping" }
+func (s *Store) connKey(conn string) string   { return s.opt.Prefix + ":c:" + conn }
 func ms(d time.Duration) int64                { return d.Milliseconds() }
 
 func unavailable(err error) error {
 	return fmt.Errorf("redis store: %w: %w", session.ErrUnavailable, err)
 }
 
-// Create stores a new session in one round trip (MULTI: HSET, PEXPIRE, ZADD).
+// Create stores a new session in one round trip (MULTI: HSET, PEXPIRE, ZADD, and for a
+// WebSocket session the connection index and the ping schedule).
 func (s *Store) Create(ctx context.Context, ss *session.Session) error {
 	key := s.sessionKey(ss.ID)
 	pong := ss.LastPong.UnixMilli()
 	deadline := ss.Deadline().UnixMilli()
+	fields := []any{"pi", ms(ss.PingInterval), "pt", ms(ss.PingTimeout), "pong", pong, "ps", 0, "tr", ss.Transport}
+	if !ss.ConnectDeadline.IsZero() {
+		fields = append(fields, "cd", ss.ConnectDeadline.UnixMilli())
+		deadline = min(deadline, ss.ConnectDeadline.UnixMilli())
+	}
+	if ss.Conn != "" {
+		fields = append(fields, "cn", ss.Conn)
+	}
 	_, err := s.rdb.TxPipelined(ctx, func(p goredis.Pipeliner) error {
-		p.HSet(ctx, key, "pi", ms(ss.PingInterval), "pt", ms(ss.PingTimeout), "pong", pong, "ps", 0, "tr", ss.Transport)
+		p.HSet(ctx, key, fields...)
 		p.PExpire(ctx, key, s.opt.SessionTTL)
 		p.ZAdd(ctx, s.aliveKey(), goredis.Z{Score: float64(deadline), Member: ss.ID})
+		if ss.Conn != "" {
+			p.Set(ctx, s.connKey(ss.Conn), ss.ID, s.opt.SessionTTL)
+		}
+		if ss.Transport == "websocket" {
+			p.ZAdd(ctx, s.pingKey(), goredis.Z{Score: float64(ss.PingDue().UnixMilli()), Member: ss.ID})
+		}
 		return nil
 	})
 	if err != nil {
@@ -113,6 +133,26 @@ func (s *Store) Load(ctx context.Context, sid string) (*session.State, error) {
 	if err != nil {
 		return nil, unavailable(err)
 	}
+	return stateFromHash(sid, h)
+}
+
+// LoadConn resolves the connection and reads the session hash in one round trip (a script).
+func (s *Store) LoadConn(ctx context.Context, conn string) (*session.State, error) {
+	flat, err := loadConnScript.Run(ctx, s.rdb, []string{s.connKey(conn)}, s.opt.Prefix).StringSlice()
+	if err != nil {
+		return nil, unavailable(err)
+	}
+	if len(flat) == 0 {
+		return nil, session.ErrNotFound
+	}
+	h := make(map[string]string, len(flat)/2)
+	for i := 1; i+1 < len(flat); i += 2 {
+		h[flat[i]] = flat[i+1]
+	}
+	return stateFromHash(flat[0], h)
+}
+
+func stateFromHash(sid string, h map[string]string) (*session.State, error) {
 	if len(h) == 0 {
 		return nil, session.ErrNotFound
 	}
@@ -121,7 +161,13 @@ func (s *Store) Load(ctx context.Context, sid string) (*session.State, error) {
 	}
 	st := &session.State{Sockets: make(map[string]*session.Socket)}
 	st.Session = sessionFromFields(sid, h["pong"], h["pi"], h["pt"], h["ps"])
-	st.Transport = h["tr"]
+	st.Transport, st.Conn, st.Probe = h["tr"], h["cn"], h["pr"]
+	if cd, err := strconv.ParseInt(h["cd"], 10, 64); err == nil {
+		st.ConnectDeadline = time.UnixMilli(cd)
+	}
+	if pb, ok := h["pb"]; ok {
+		st.Pending = []byte(pb)
+	}
 	for field, value := range h {
 		if nsp, ok := strings.CutPrefix(field, "n:"); ok {
 			sock := &session.Socket{Namespace: nsp, ID: value, Rooms: roomNames(h["r:"+nsp])}
@@ -163,9 +209,9 @@ func sessionFromFields(sid, pong, pi, pt, ps string) session.Session {
 
 // Commit applies the batch with one script call (one round trip). A broadcast costs one XADD and
 // one PUBLISH per target room, whatever the number of members.
-func (s *Store) Commit(ctx context.Context, sid string, b *session.Batch) error {
+func (s *Store) Commit(ctx context.Context, sid string, b *session.Batch) (*session.Committed, error) {
 	if b.Len() == 0 {
-		return nil
+		return &session.Committed{}, nil
 	}
 	ifExpired := "0"
 	args := make([]any, 7, 7+4*len(b.Ops))
@@ -195,13 +241,19 @@ func (s *Store) Commit(ctx context.Context, sid string, b *session.Batch) error 
 			args = append(args, op.Payload)
 		case session.OpPong:
 			args = append(args, "P")
+		case session.OpSetPending:
+			args = append(args, "A", []byte(op.Data))
+		case session.OpProbe:
+			args = append(args, "R", op.Socket)
+		case session.OpUpgrade:
+			args = append(args, "U")
 		case session.OpClose:
 			args = append(args, "Q", op.Reason)
 			if op.IfExpired {
 				ifExpired = "1"
 			}
 		default:
-			return fmt.Errorf("redis store: unknown operation %d", op.Kind)
+			return nil, fmt.Errorf("redis store: unknown operation %d", op.Kind)
 		}
 	}
 	args[0] = s.opt.Now().UnixMilli()
@@ -211,19 +263,19 @@ func (s *Store) Commit(ctx context.Context, sid string, b *session.Batch) error 
 	args[4] = ms(s.opt.ClosedTTL)
 	args[5] = sid
 	args[6] = ifExpired
-	res, err := commitScript.Run(ctx, s.rdb, []string{s.sessionKey(sid), s.logKey(sid)}, args...).Text()
+	res, err := commitScript.Run(ctx, s.rdb, []string{s.sessionKey(sid), s.logKey(sid)}, args...).StringSlice()
 	if err != nil {
-		return unavailable(err)
+		return nil, unavailable(err)
 	}
-	switch res {
-	case "OK":
-		return nil
-	case "GONE":
-		return session.ErrNotFound
-	case "ALIVE":
-		return session.ErrAlive
+	switch {
+	case len(res) > 0 && res[0] == "OK":
+		return &session.Committed{Flush: res[1:]}, nil
+	case len(res) > 0 && res[0] == "GONE":
+		return nil, session.ErrNotFound
+	case len(res) > 0 && res[0] == "ALIVE":
+		return nil, session.ErrAlive
 	default:
-		return fmt.Errorf("redis store: commit answered %q", res)
+		return nil, fmt.Errorf("redis store: commit answered %q", res)
 	}
 }
 
@@ -238,8 +290,17 @@ func (s *Store) Fetch(ctx context.Context, sid string, req session.FetchRequest)
 	if req.Ping {
 		ping = "1"
 	}
+	transport := req.Transport
+	if transport == "" {
+		transport = "polling"
+	}
+	lease := "0"
+	if req.Lease {
+		lease = "1"
+	}
 	raw, err := fetchScript.Run(ctx, s.rdb, []string{s.sessionKey(sid), s.logKey(sid)},
-		s.opt.Now().UnixMilli(), s.opt.Prefix, max, req.Poll, ms(req.Hold), ping, ms(s.opt.SessionTTL)).Slice()
+		s.opt.Now().UnixMilli(), s.opt.Prefix, max, req.Poll, ms(req.Hold), ping, ms(s.opt.SessionTTL),
+		transport, lease, sid).Slice()
 	if err != nil {
 		return nil, unavailable(err)
 	}
@@ -266,36 +327,47 @@ func parseFetch(sid string, raw []any) (*session.Fetched, error) {
 		return nil, &session.ClosedError{Reason: str(1)}
 	case "BUSY":
 		return nil, session.ErrBusy
+	case "TRANSPORT":
+		return nil, session.ErrTransport
 	case "EXPIRED":
 		return &session.Fetched{Session: sessionFromFields(sid, str(1), str(2), str(3), str(4)), Expired: true}, nil
 	case "OK":
 	default:
 		return nil, fmt.Errorf("redis store: fetch answered %v", raw)
 	}
-	f := &session.Fetched{Session: sessionFromFields(sid, str(1), str(2), str(3), str(4)), More: str(5) == "1", Pinged: str(6) == "1"}
-	n, _ := strconv.Atoi(str(7))
+	f := &session.Fetched{
+		Session: sessionFromFields(sid, str(1), str(2), str(3), str(4)),
+		More:    str(5) == "1", Pinged: str(6) == "1", Upgrading: str(7) == "1",
+	}
+	f.Session.Conn = str(8)
+	n, _ := strconv.Atoi(str(9))
 	if n > 0 {
 		f.Payloads = make([][]byte, n)
 		for i := range n {
-			f.Payloads[i] = []byte(str(8 + i))
+			f.Payloads[i] = []byte(str(10 + i))
 		}
 		return f, nil
 	}
-	for i := 8; i+1 < len(raw); i += 2 {
+	for i := 10; i+1 < len(raw); i += 2 {
 		f.Rooms = append(f.Rooms, session.RoomRef{Namespace: str(i), Room: str(i + 1)})
 	}
 	return f, nil
 }
 
-// Expired lists sessions past their heartbeat deadline (ZRANGEBYSCORE on the liveness index).
-func (s *Store) Expired(ctx context.Context, now time.Time, limit int) ([]string, error) {
-	sids, err := s.rdb.ZRangeByScore(ctx, s.aliveKey(), &goredis.ZRangeBy{
-		Min: "-inf", Max: "(" + strconv.FormatInt(now.UnixMilli(), 10), Count: int64(limit),
-	}).Result()
+// Due lists sessions past their deadline and WebSocket sessions due for a ping, in one round
+// trip (two ZRANGEBYSCOREs in a pipeline).
+func (s *Store) Due(ctx context.Context, now time.Time, limit int) (*session.Due, error) {
+	by := &goredis.ZRangeBy{Min: "-inf", Max: "(" + strconv.FormatInt(now.UnixMilli(), 10), Count: int64(limit)}
+	var expired, ping *goredis.StringSliceCmd
+	_, err := s.rdb.Pipelined(ctx, func(p goredis.Pipeliner) error {
+		expired = p.ZRangeByScore(ctx, s.aliveKey(), by)
+		ping = p.ZRangeByScore(ctx, s.pingKey(), &goredis.ZRangeBy{Min: "-inf", Max: strconv.FormatInt(now.UnixMilli(), 10), Count: int64(limit)})
+		return nil
+	})
 	if err != nil && !errors.Is(err, goredis.Nil) {
 		return nil, unavailable(err)
 	}
-	return sids, nil
+	return &session.Due{Expired: expired.Val(), Ping: ping.Val()}, nil
 }
 
 // Watch subscribes (through the store's one shared pub/sub connection) to the session's channel

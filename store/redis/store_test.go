@@ -73,15 +73,15 @@ func TestSweepForgetsVanishedSession(t *testing.T) {
 	}
 	mr.Del("sio:{vanished}")
 	later := clock.Now().Add(time.Minute)
-	if sids, err := s.Expired(ctx, later, 10); err != nil || len(sids) != 1 || sids[0] != "vanished" {
-		t.Fatalf("Expired = %q, %v", sids, err)
+	if due, err := s.Due(ctx, later, 10); err != nil || len(due.Expired) != 1 || due.Expired[0] != "vanished" {
+		t.Fatalf("Due = %+v, %v", due, err)
 	}
 	var b session.Batch
 	b.Close("ping timeout", true)
-	if err := s.Commit(ctx, "vanished", &b); !errors.Is(err, session.ErrNotFound) {
+	if _, err := s.Commit(ctx, "vanished", &b); !errors.Is(err, session.ErrNotFound) {
 		t.Fatalf("close: %v", err)
 	}
-	if sids, err := s.Expired(ctx, later, 10); err != nil || len(sids) != 0 {
-		t.Fatalf("Expired after the close = %q, %v; want none", sids, err)
+	if due, err := s.Due(ctx, later, 10); err != nil || len(due.Expired) != 0 {
+		t.Fatalf("Due after the close = %+v, %v; want none", due, err)
 	}
 }

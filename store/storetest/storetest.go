@@ -65,7 +65,7 @@ func (e *env) commit(sid string, build func(b *session.Batch)) {
 	e.t.Helper()
 	var b session.Batch
 	build(&b)
-	if err := e.store.Commit(e.ctx, sid, &b); err != nil {
+	if _, err := e.store.Commit(e.ctx, sid, &b); err != nil {
 		e.t.Fatalf("Commit: %v", err)
 	}
 	e.clock.Advance(time.Millisecond)
@@ -93,6 +93,15 @@ func (e *env) wantFetch(sid string, want ...string) {
 	if !slices.Equal(got, want) {
 		e.t.Fatalf("Fetch(%s) = %q, want %q", sid[:6], got, want)
 	}
+}
+
+// expired lists the expired sessions at now.
+func (e *env) expired(now time.Time, limit int) ([]string, error) {
+	d, err := e.store.Due(e.ctx, now, limit)
+	if err != nil {
+		return nil, err
+	}
+	return d.Expired, nil
 }
 
 // connect creates a session with a socket in nsp, as a namespace CONNECT would.
@@ -160,7 +169,7 @@ func testUnknown(t *testing.T, e *env) {
 	}
 	var b session.Batch
 	b.Send([]byte("4x"))
-	if err := e.store.Commit(e.ctx, sid, &b); !errors.Is(err, session.ErrNotFound) {
+	if _, err := e.store.Commit(e.ctx, sid, &b); !errors.Is(err, session.ErrNotFound) {
 		t.Fatalf("Commit: %v, want ErrNotFound", err)
 	}
 	if _, err := e.store.Fetch(e.ctx, sid, session.FetchRequest{}); !errors.Is(err, session.ErrNotFound) {
@@ -377,11 +386,11 @@ func testClose(t *testing.T, e *env) {
 	}
 	var x session.Batch
 	x.Send([]byte("late"))
-	if err := e.store.Commit(e.ctx, a, &x); !errors.Is(err, session.ErrNotFound) {
+	if _, err := e.store.Commit(e.ctx, a, &x); !errors.Is(err, session.ErrNotFound) {
 		t.Fatalf("Commit after close: %v", err)
 	}
 	e.wantFetch(b, "bye")
-	if sids, _ := e.store.Expired(e.ctx, e.clock.Now().Add(time.Hour), 100); slices.Contains(sids, a) {
+	if sids, _ := e.expired(e.clock.Now().Add(time.Hour), 100); slices.Contains(sids, a) {
 		t.Fatal("closed session still listed as expirable")
 	}
 }
@@ -406,11 +415,11 @@ func testHeartbeat(t *testing.T, e *env) {
 	if st.PingSent || !st.LastPong.Equal(e.clock.Now().Add(-time.Millisecond)) {
 		t.Fatalf("after pong: %+v", st.Session)
 	}
-	if sids, _ := e.store.Expired(e.ctx, e.clock.Now(), 10); slices.Contains(sids, a) {
+	if sids, _ := e.expired(e.clock.Now(), 10); slices.Contains(sids, a) {
 		t.Fatal("fresh session listed as expired")
 	}
 	e.clock.Advance(46 * time.Second)
-	sids, err := e.store.Expired(e.ctx, e.clock.Now(), 10)
+	sids, err := e.expired(e.clock.Now(), 10)
 	if err != nil || !slices.Contains(sids, a) {
 		t.Fatalf("Expired = %q, %v; want %s", sids, err, a)
 	}
@@ -424,17 +433,17 @@ func testCloseIfExpired(t *testing.T, e *env) {
 	a := e.create()
 	var x session.Batch
 	x.Close("ping timeout", true)
-	if err := e.store.Commit(e.ctx, a, &x); !errors.Is(err, session.ErrAlive) {
+	if _, err := e.store.Commit(e.ctx, a, &x); !errors.Is(err, session.ErrAlive) {
 		t.Fatalf("close-if-expired on a live session: %v", err)
 	}
 	if _, err := e.store.Load(e.ctx, a); err != nil {
 		t.Fatalf("session gone after a refused close: %v", err)
 	}
 	e.clock.Advance(46 * time.Second)
-	if err := e.store.Commit(e.ctx, a, &x); err != nil {
+	if _, err := e.store.Commit(e.ctx, a, &x); err != nil {
 		t.Fatalf("close-if-expired on an expired session: %v", err)
 	}
-	if err := e.store.Commit(e.ctx, a, &x); !errors.Is(err, session.ErrNotFound) {
+	if _, err := e.store.Commit(e.ctx, a, &x); !errors.Is(err, session.ErrNotFound) {
 		t.Fatalf("second close: %v, want ErrNotFound", err)
 	}
 }
@@ -480,7 +489,7 @@ func testConcurrent(t *testing.T, e *env) {
 			for j := range each {
 				var b session.Batch
 				b.Broadcast("/", []string{"room"}, nil, fmt.Appendf(nil, "%d:%03d", i, j))
-				if err := e.store.Commit(e.ctx, sid, &b); err != nil {
+				if _, err := e.store.Commit(e.ctx, sid, &b); err != nil {
 					errs <- err
 					return
 				}
@@ -552,7 +561,7 @@ func testCloseUnknown(t *testing.T, e *env) {
 	sid := newSID(t)
 	var x session.Batch
 	x.Close("ping timeout", true)
-	if err := e.store.Commit(e.ctx, sid, &x); !errors.Is(err, session.ErrNotFound) {
+	if _, err := e.store.Commit(e.ctx, sid, &x); !errors.Is(err, session.ErrNotFound) {
 		t.Fatalf("close of an unknown session: %v", err)
 	}
 }

@@ -11,28 +11,39 @@
 --   D nsp data      per-socket data
 --   S payload       queue for this session
 --   B nsp n room*n m except*m payload   queue once per room log, for members not in except
---   P               pong           Q reason     close (later operations are ignored)
--- Returns 'OK', 'GONE' (no such session, or closed), or 'ALIVE' (ARGV[7] and not expired).
+--   P               pong
+--   A data          pending (incomplete binary) packet; '' clears it
+--   R conn          an upgrade probe from websocket connection conn (indexed to this session);
+--                   '' ends a probe that failed
+--   U               the upgrade completes: the session moves to the probing connection
+--   Q reason        close (later operations are ignored)
+-- Returns {'OK', sid*} where the sids are websocket sessions with new packets to push (this one
+-- included), or {'GONE'} (no such session, or closed), or {'ALIVE'} (ARGV[7] and not expired).
 -- Session hash fields: pi, pt (ping interval/timeout ms), pong (ms), ps (ping sent 0/1),
--- tr (transport), cur (fetch cursor id), poll/pollx (held GET token/expiry ms), cl (closed reason),
+-- cd (namespace-connect deadline ms, until the first connect), tr (transport), cn (websocket
+-- connection), pr (probing connection), pb (pending packet), cur (fetch cursor id),
+-- poll/pollx (held GET or flush lease token/expiry ms), cl (closed reason),
 -- n:<nsp> socket id, r:<nsp> rooms "room\0join\0...", l:<nsp> left "room\0join\0leave\0...",
 -- d:<nsp> data.
 
 local now = tonumber(ARGV[1])
 local prefix = ARGV[2]
+local ttl = ARGV[3]
 local retention = tonumber(ARGV[4])
 local sid = ARGV[6]
 local sess, slog = KEYS[1], KEYS[2]
 
-local h = redis.call('HMGET', sess, 'pong', 'pi', 'pt', 'cl')
+local h = redis.call('HMGET', sess, 'pong', 'pi', 'pt', 'cl', 'cd', 'tr')
 if not h[1] or h[4] then
   -- A session whose keys expired without a close still has a deadline in the liveness index.
   redis.call('ZREM', prefix .. ':alive', sid)
-  return 'GONE'
+  redis.call('ZREM', prefix .. ':ping', sid)
+  return { 'GONE' }
 end
-if ARGV[7] == '1' and now <= tonumber(h[1]) + tonumber(h[2]) + tonumber(h[3]) then
-  return 'ALIVE'
+if ARGV[7] == '1' and not expired(now, h[1], h[2], h[3], h[5]) then
+  return { 'ALIVE' }
 end
+local ws = h[6] == 'websocket'
 
 local idkey = prefix .. ':id'
 local last = redis.call('GET', idkey) or '0-0'
@@ -42,6 +53,15 @@ local function next_id()
   if now > lm then last = fmt_id(now, 0) else last = fmt_id(lm, ls + 1) end
   last_changed = true
   return last
+end
+
+local function member_add(nsp, room)
+  local k = member_key(prefix, nsp, room)
+  redis.call('SADD', k, sid)
+  redis.call('PEXPIRE', k, ttl)
+end
+local function member_rem(nsp, room)
+  redis.call('SREM', member_key(prefix, nsp, room), sid)
 end
 
 local rooms, lefts, dirty, removed = {}, {}, {}, {}
@@ -64,9 +84,24 @@ local function leave(nsp, room)
     l[#l + 1] = room; l[#l + 1] = r[room]; l[#l + 1] = last
     r[room] = nil
     dirty[nsp] = true
+    if ws then member_rem(nsp, room) end
+  end
+end
+-- every (nsp, room) of the session, from the stored hash merged with this commit's changes
+local function each_room(fn)
+  local flat = redis.call('HGETALL', sess)
+  for k = 1, #flat, 2 do
+    local f = flat[k]
+    if string.sub(f, 1, 2) == 'r:' then
+      local nsp = string.sub(f, 3)
+      if not removed[nsp] then
+        for room in pairs(load_rooms(nsp)) do fn(nsp, room) end
+      end
+    end
   end
 end
 
+local flush, flush_self = {}, false
 local wake, wake_self = {}, false
 local i = 8
 while i <= #ARGV do
@@ -75,8 +110,17 @@ while i <= #ARGV do
     local nsp, id = ARGV[i + 1], ARGV[i + 2]
     i = i + 3
     redis.call('HSET', sess, 'n:' .. nsp, id)
+    if ws and rooms[nsp] then
+      for room in pairs(rooms[nsp]) do member_rem(nsp, room) end
+    end
     rooms[nsp] = { [id] = last, [''] = last }
     dirty[nsp], removed[nsp] = true, nil
+    if ws then member_add(nsp, id); member_add(nsp, '') end
+    if h[5] then
+      redis.call('HDEL', sess, 'cd')
+      redis.call('ZADD', prefix .. ':alive', tonumber(h[1]) + tonumber(h[2]) + tonumber(h[3]), sid)
+      h[5] = false
+    end
   elseif op == 'X' then
     local nsp = ARGV[i + 1]
     i = i + 2
@@ -86,7 +130,11 @@ while i <= #ARGV do
     local nsp, room = ARGV[i + 1], ARGV[i + 2]
     i = i + 3
     local r = load_rooms(nsp)
-    if not r[room] then r[room] = last; dirty[nsp] = true end
+    if not r[room] then
+      r[room] = last
+      dirty[nsp] = true
+      if ws then member_add(nsp, room) end
+    end
   elseif op == 'L' then
     leave(ARGV[i + 1], ARGV[i + 2])
     i = i + 3
@@ -116,21 +164,63 @@ while i <= #ARGV do
       end
       redis.call('PEXPIRE', key, retention)
       wake[room_channel(prefix, nsp, room)] = true
+      for _, member in ipairs(redis.call('SMEMBERS', member_key(prefix, nsp, room))) do
+        flush[member] = true
+      end
     end
     i = i + 5 + n + m
   elseif op == 'P' then
     redis.call('HSET', sess, 'pong', now, 'ps', 0)
-    redis.call('ZADD', prefix .. ':alive', now + tonumber(h[2]) + tonumber(h[3]), sid)
+    h[1] = now
+    if not h[5] then
+      redis.call('ZADD', prefix .. ':alive', now + tonumber(h[2]) + tonumber(h[3]), sid)
+    end
+    if ws then redis.call('ZADD', prefix .. ':ping', now + tonumber(h[2]), sid) end
+    i = i + 1
+  elseif op == 'A' then
+    if ARGV[i + 1] == '' then redis.call('HDEL', sess, 'pb') else redis.call('HSET', sess, 'pb', ARGV[i + 1]) end
+    i = i + 2
+  elseif op == 'R' then
+    local conn = ARGV[i + 1]
+    if conn == '' then
+      local old = redis.call('HGET', sess, 'pr')
+      if old then redis.call('DEL', prefix .. ':c:' .. old) end
+      redis.call('HDEL', sess, 'pr')
+    else
+      redis.call('HSET', sess, 'pr', conn)
+      redis.call('SET', prefix .. ':c:' .. conn, sid, 'PX', ttl)
+      wake_self = true -- a held GET must end (with a noop) so that the client can finish the upgrade
+    end
+    i = i + 2
+  elseif op == 'U' then
+    local conn = redis.call('HGET', sess, 'pr')
+    if conn and not ws then
+      redis.call('HSET', sess, 'tr', 'websocket', 'cn', conn)
+      redis.call('HDEL', sess, 'pr', 'poll', 'pollx')
+      ws = true
+      each_room(member_add)
+      redis.call('ZADD', prefix .. ':ping', tonumber(h[1]) + tonumber(h[2]), sid)
+      flush_self = true
+    end
     i = i + 1
   elseif op == 'Q' then
     if last_changed then redis.call('SET', idkey, last) end
+    if ws then each_room(member_rem) end
+    local conns = redis.call('HMGET', sess, 'cn', 'pr')
+    for _, c in ipairs(conns) do
+      if c then redis.call('DEL', prefix .. ':c:' .. c) end
+    end
     redis.call('DEL', sess, slog)
     redis.call('HSET', sess, 'cl', ARGV[i + 1])
     redis.call('PEXPIRE', sess, ARGV[5])
     redis.call('ZREM', prefix .. ':alive', sid)
+    redis.call('ZREM', prefix .. ':ping', sid)
     redis.call('PUBLISH', session_channel(prefix, sid), 'c')
     for ch in pairs(wake) do redis.call('PUBLISH', ch, '1') end
-    return 'OK'
+    local out = { 'OK' }
+    flush[sid] = nil
+    for member in pairs(flush) do out[#out + 1] = member end
+    return out
   else
     return redis.error_reply('commit: unknown operation ' .. tostring(op))
   end
@@ -147,10 +237,16 @@ for nsp in pairs(dirty) do
   if lefts[nsp] then redis.call('HSET', sess, 'l:' .. nsp, table.concat(lefts[nsp], '\0')) end
 end
 if last_changed then redis.call('SET', idkey, last) end
-redis.call('PEXPIRE', sess, ARGV[3])
+redis.call('PEXPIRE', sess, ttl)
+local conn = ws and redis.call('HGET', sess, 'cn')
+if conn then redis.call('PEXPIRE', prefix .. ':c:' .. conn, ttl) end
 if wake_self then
-  redis.call('PEXPIRE', slog, ARGV[3])
+  redis.call('PEXPIRE', slog, ttl)
   redis.call('PUBLISH', session_channel(prefix, sid), 'm')
+  if ws then flush_self = true end
 end
 for ch in pairs(wake) do redis.call('PUBLISH', ch, '1') end
-return 'OK'
+if flush_self then flush[sid] = true end
+local out = { 'OK' }
+for member in pairs(flush) do out[#out + 1] = member end
+return out

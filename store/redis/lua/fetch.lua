@@ -6,10 +6,15 @@
 -- ARGV[5] hold (ms): when nothing is queued, mark the session held by the token until now+hold;
 --         '0' releases a hold by the token instead
 -- ARGV[6] '1' to take the ping if it is due (ps is then set)    ARGV[7] session TTL (ms)
--- Returns {status, pong, pi, pt, ps, more, pinged, n, payload*n, (nsp, room)*} where status is 'OK',
--- 'EXPIRED' (past the heartbeat deadline; nothing taken), 'BUSY' (another poll holds it),
--- 'GONE' or 'CLOSED' (then the second element is the reason). The (nsp, room) pairs follow only
--- when n is 0: they are what a waiting poll must watch.
+-- ARGV[8] the transport asking ('polling', 'websocket'); another transport gets 'TRANSPORT'
+-- ARGV[10] session id
+-- ARGV[9] '1' for a flush lease (websocket push): the token holds the session while it has
+--         taken something, and releases it with the fetch that finds nothing
+-- Returns {status, pong, pi, pt, ps, more, pinged, upgrading, conn, n, payload*n, (nsp, room)*} where
+-- status is 'OK', 'EXPIRED' (past its deadline; nothing taken), 'BUSY' (another poll or flush
+-- holds it), 'TRANSPORT', 'GONE' or 'CLOSED' (then the second element is the reason). upgrading
+-- is 1 when a websocket probes an upgrade of this polling session (the GET must answer a noop).
+-- The (nsp, room) pairs follow only when n is 0: they are what a waiting poll must watch.
 
 local flat = redis.call('HGETALL', KEYS[1])
 if #flat == 0 then return { 'GONE' } end
@@ -24,8 +29,16 @@ local token = ARGV[4]
 local hold = tonumber(ARGV[5])
 local pong, pi, pt = tonumber(h.pong), tonumber(h.pi), tonumber(h.pt)
 local ps = h.ps or '0'
-if now > pong + pi + pt then return { 'EXPIRED', h.pong, h.pi, h.pt, ps } end
+if expired(now, h.pong, h.pi, h.pt, h.cd) then return { 'EXPIRED', h.pong, h.pi, h.pt, ps } end
+if ARGV[8] ~= (h.tr or 'polling') then return { 'TRANSPORT' } end
 if token ~= '' and h.poll and h.poll ~= token and tonumber(h.pollx) > now then return { 'BUSY' } end
+local lease = ARGV[9] == '1'
+local upgrading = h.pr and ARGV[8] == 'polling' and 1 or 0
+if upgrading == 1 then
+  -- Take nothing: what is queued goes out over the WebSocket once the upgrade completes.
+  if token ~= '' and h.poll == token then redis.call('HDEL', KEYS[1], 'poll', 'pollx') end
+  return { 'OK', h.pong, h.pi, h.pt, ps, 0, 0, 1, h.cn or '', 0 }
+end
 
 local cur = h.cur or '0-0'
 local found = {}
@@ -113,9 +126,13 @@ local pinged = ARGV[6] == '1' and ps ~= '1' and now >= pong + pi
 if pinged then
   ps = '1'
   sets[#sets + 1] = 'ps'; sets[#sets + 1] = '1'
+  if ARGV[8] == 'websocket' then redis.call('ZREM', prefix .. ':ping', ARGV[10]) end
 end
+-- A held GET keeps its hold while it has nothing; a flush keeps its lease while it has something.
+local keep
+if lease then keep = #out > 0 or pinged else keep = #out == 0 and not pinged and upgrading == 0 end
 if token ~= '' then
-  if #out == 0 and hold > 0 and not pinged then
+  if keep and hold > 0 then
     sets[#sets + 1] = 'poll'; sets[#sets + 1] = token
     sets[#sets + 1] = 'pollx'; sets[#sets + 1] = now + hold
   elseif h.poll == token then
@@ -126,7 +143,7 @@ if #sets > 0 then redis.call('HSET', KEYS[1], unpack(sets)) end
 redis.call('PEXPIRE', KEYS[1], ARGV[7])
 redis.call('PEXPIRE', KEYS[2], ARGV[7])
 
-local reply = { 'OK', h.pong, h.pi, h.pt, ps, more and 1 or 0, pinged and 1 or 0, #out }
+local reply = { 'OK', h.pong, h.pi, h.pt, ps, more and 1 or 0, pinged and 1 or 0, upgrading, h.cn or '', #out }
 for _, p in ipairs(out) do reply[#reply + 1] = p end
 if #out == 0 then
   for _, w in ipairs(watch) do reply[#reply + 1] = w end

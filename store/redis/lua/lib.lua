@@ -55,3 +55,16 @@ end
 local function session_channel(prefix, sid)
   return prefix .. ':w:s:' .. sid
 end
+
+-- The websocket members of a room: the sessions a broadcast there must be pushed to (polling
+-- members read the room log on their own, so only websocket sessions are listed).
+local function member_key(prefix, nsp, room)
+  return prefix .. ':m:{' .. room_suffix(nsp, room) .. '}'
+end
+
+-- A session is dead past its heartbeat deadline, or past its namespace-connect deadline (cd) if
+-- no namespace has connected yet.
+local function expired(now, pong, pi, pt, cd)
+  if now > tonumber(pong) + tonumber(pi) + tonumber(pt) then return true end
+  return cd and cd ~= '' and now > tonumber(cd) or false
+end

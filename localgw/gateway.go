@@ -1,0 +1,287 @@
+// Package localgw is cmd/local's stand-in for API Gateway WebSocket: it accepts WebSocket
+// connections on the server's own address, runs the same $connect / $default / $disconnect
+// route handlers that Lambda runs (handler.Engine's WS* methods), and implements the Management
+// API side (handler.Sender) for them.
+//
+// Several processes can share one Redis: each process owns the connections it accepted, and a
+// frame for a connection owned by another process travels over a Redis pub/sub channel named
+// after the owner (a connection id starts with its owner's instance id), so a broadcast
+// committed anywhere reaches every connection, as PostToConnection does on AWS.
+//
+// # Concurrency
+//
+// A Gateway is safe for concurrent use. Frames to one connection are written in the order of the
+// Send calls that carry them.
+package localgw
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/base64"
+	"errors"
+	"log/slog"
+	"net/http"
+	"net/url"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/coder/websocket"
+	goredis "github.com/redis/go-redis/v9"
+
+	"github.com/serverless-socketio/server/handler"
+)
+
+// Routes are the route handlers of an API Gateway WebSocket API (implemented by handler.Engine).
+type Routes interface {
+	WSConnect(ctx context.Context, conn string, query url.Values) error
+	WSOpen(ctx context.Context, conn string) error
+	WSMessage(ctx context.Context, conn string, frame []byte, binary bool) error
+	WSDisconnect(ctx context.Context, conn string) error
+}
+
+// Gateway accepts WebSocket connections and relays frames between processes.
+type Gateway struct {
+	routes   Routes
+	log      *slog.Logger
+	instance string
+	rdb      goredis.UniversalClient // nil: a single process, no relay
+	prefix   string
+	maxFrame int64
+
+	mu    sync.Mutex
+	conns map[string]*conn
+	ps    *goredis.PubSub
+}
+
+type conn struct {
+	ws     *websocket.Conn
+	mu     sync.Mutex // serializes writes
+	closed chan struct{}
+	once   sync.Once
+}
+
+// Options configure a Gateway.
+type Options struct {
+	// Redis relays frames to connections held by other processes; nil means one process only.
+	Redis goredis.UniversalClient
+	// Prefix starts the relay channel names; zero means "sio".
+	Prefix string
+	// MaxFrame bounds an incoming frame in bytes; zero means 1,000,000.
+	MaxFrame int64
+	// Logger; nil means slog.Default().
+	Logger *slog.Logger
+}
+
+// New returns a gateway; call SetRoutes before serving, and Close when done.
+func New(opt Options) *Gateway {
+	if opt.Prefix == "" {
+		opt.Prefix = "sio"
+	}
+	if opt.MaxFrame <= 0 {
+		opt.MaxFrame = 1_000_000
+	}
+	if opt.Logger == nil {
+		opt.Logger = slog.Default()
+	}
+	var id [9]byte
+	_, _ = rand.Read(id[:])
+	g := &Gateway{
+		log: opt.Logger, instance: base64.RawURLEncoding.EncodeToString(id[:]), rdb: opt.Redis,
+		prefix: opt.Prefix, maxFrame: opt.MaxFrame, conns: make(map[string]*conn),
+	}
+	return g
+}
+
+// SetRoutes sets the route handlers (they need the gateway as their Sender, hence two steps).
+func (g *Gateway) SetRoutes(r Routes) { g.routes = r }
+
+var _ handler.Sender = (*Gateway)(nil)
+
+// Start subscribes to this instance's relay channel; it returns once the subscription is active.
+func (g *Gateway) Start(ctx context.Context) error {
+	if g.rdb == nil {
+		return nil
+	}
+	g.ps = g.rdb.Subscribe(ctx, g.channel(g.instance))
+	if _, err := g.ps.Receive(ctx); err != nil {
+		return err
+	}
+	go func() {
+		for m := range g.ps.Channel() {
+			g.deliver(m.Payload)
+		}
+	}()
+	return nil
+}
+
+// Shutdown stops the relay and closes every connection this process holds.
+func (g *Gateway) Shutdown() {
+	if g.ps != nil {
+		g.ps.Close()
+	}
+	g.mu.Lock()
+	conns := make([]*conn, 0, len(g.conns))
+	for _, c := range g.conns {
+		conns = append(conns, c)
+	}
+	g.mu.Unlock()
+	for _, c := range conns {
+		c.ws.Close(websocket.StatusGoingAway, "server shutting down")
+	}
+}
+
+func (g *Gateway) channel(instance string) string { return g.prefix + ":gw:" + instance }
+
+// ServeHTTP upgrades the request and serves the connection until it closes: $connect before the
+// upgrade completes (a refusal answers the HTTP request with the Engine.IO error), the open
+// packet right after it, $default per frame, $disconnect at the end.
+func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	var suffix [12]byte
+	_, _ = rand.Read(suffix[:])
+	id := g.instance + "." + base64.RawURLEncoding.EncodeToString(suffix[:])
+	ctx := r.Context()
+	if err := g.routes.WSConnect(ctx, id, r.URL.Query()); err != nil {
+		var re *handler.RequestError
+		if errors.As(err, &re) && re.AcceptThenClose {
+			if ws, err := websocket.Accept(w, r, &websocket.AcceptOptions{InsecureSkipVerify: true}); err == nil {
+				ws.Close(websocket.StatusPolicyViolation, re.Message)
+			}
+			return
+		}
+		if errors.As(err, &re) {
+			g.log.Info("websocket refused", "query", r.URL.RawQuery, "error", re.Message)
+			w.Header().Set("Content-Type", "application/json")
+			w.WriteHeader(re.Status)
+			_, _ = w.Write(re.Body())
+			return
+		}
+		g.log.Error("websocket $connect failed", "err", err)
+		http.Error(w, `{"code":3,"message":"Store unavailable"}`, http.StatusServiceUnavailable)
+		return
+	}
+	ws, err := websocket.Accept(w, r, &websocket.AcceptOptions{InsecureSkipVerify: true})
+	if err != nil {
+		g.log.Info("websocket accept failed", "err", err)
+		_ = g.routes.WSDisconnect(context.WithoutCancel(ctx), id)
+		return
+	}
+	ws.SetReadLimit(g.maxFrame)
+	c := &conn{ws: ws, closed: make(chan struct{})}
+	g.mu.Lock()
+	g.conns[id] = c
+	g.mu.Unlock()
+	defer func() {
+		g.mu.Lock()
+		delete(g.conns, id)
+		g.mu.Unlock()
+		dctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+		defer cancel()
+		if err := g.routes.WSDisconnect(dctx, id); err != nil {
+			g.log.Warn("websocket $disconnect failed", "conn", id, "err", err)
+		}
+		ws.CloseNow()
+	}()
+	if err := g.routes.WSOpen(ctx, id); err != nil {
+		g.log.Warn("websocket open failed", "conn", id, "err", err)
+		return
+	}
+	for {
+		typ, data, err := ws.Read(ctx)
+		if err != nil {
+			return
+		}
+		if err := g.routes.WSMessage(ctx, id, data, typ == websocket.MessageBinary); err != nil {
+			g.log.Info("websocket frame refused; closing", "conn", id, "err", err)
+			ws.Close(websocket.StatusPolicyViolation, "")
+			return
+		}
+		select {
+		case <-c.closed:
+			return
+		default:
+		}
+	}
+}
+
+// Send writes a frame to a connection of this process, or relays it to the owner process; it
+// returns once Redis has the frame (or the frame is written, for a single process).
+func (g *Gateway) Send(ctx context.Context, id string, frame []byte, binary bool) error {
+	return g.route(ctx, id, 's', frame, binary)
+}
+
+// Close closes a connection, here or in its owner process.
+func (g *Gateway) Close(ctx context.Context, id string) error {
+	return g.route(ctx, id, 'c', nil, false)
+}
+
+func (g *Gateway) route(ctx context.Context, id string, op byte, frame []byte, binary bool) error {
+	owner, _, ok := strings.Cut(id, ".")
+	if !ok {
+		return handler.ErrGone
+	}
+	if g.rdb == nil {
+		if owner != g.instance {
+			return handler.ErrGone
+		}
+		return g.local(ctx, id, op, frame, binary)
+	}
+	// With several processes every frame goes through the owner's channel, its own included:
+	// flushers in different processes take turns on a session, and one channel keeps their
+	// frames in the order Redis received them.
+	kind := byte('t')
+	if binary {
+		kind = 'b'
+	}
+	msg := make([]byte, 0, len(id)+2+len(frame))
+	msg = append(append(append(msg, op, kind), id...), '\n')
+	msg = append(msg, frame...)
+	n, err := g.rdb.Publish(ctx, g.channel(owner), msg).Result()
+	if err != nil {
+		return err
+	}
+	if n == 0 {
+		return handler.ErrGone // the owner process is gone, and its connections with it
+	}
+	return nil
+}
+
+// deliver carries out a relayed operation: op, frame kind, "id\n", frame.
+func (g *Gateway) deliver(payload string) {
+	if len(payload) < 3 {
+		return
+	}
+	id, frame, ok := strings.Cut(payload[2:], "\n")
+	if !ok {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := g.local(ctx, id, payload[0], []byte(frame), payload[1] == 'b'); err != nil && !errors.Is(err, handler.ErrGone) {
+		g.log.Warn("relayed frame not delivered", "conn", id, "err", err)
+	}
+}
+
+func (g *Gateway) local(ctx context.Context, id string, op byte, frame []byte, binary bool) error {
+	g.mu.Lock()
+	c := g.conns[id]
+	g.mu.Unlock()
+	if c == nil {
+		return handler.ErrGone
+	}
+	if op == 'c' {
+		c.once.Do(func() { close(c.closed) })
+		go c.ws.Close(websocket.StatusNormalClosure, "")
+		return nil
+	}
+	typ := websocket.MessageText
+	if binary {
+		typ = websocket.MessageBinary
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if err := c.ws.Write(ctx, typ, frame); err != nil {
+		return handler.ErrGone
+	}
+	return nil
+}
