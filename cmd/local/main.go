@@ -14,6 +14,9 @@
 //	-sweep          SIO_SWEEP_INTERVAL  how often dead sessions are swept and WebSocket pings sent (default 1s)
 //	-connect-timeout SIO_CONNECT_TIMEOUT close sessions that connect no namespace in time (default 45s)
 //	-conformance    SIO_CONFORMANCE     the setup of the official test suites (see below)
+//	-client-js      SIO_CLIENT_JS       file served as /socket.io.min.js for the chat page at /
+//	                                    (the official browser bundle, socket.io-client's
+//	                                    dist/socket.io.min.js); empty: a redirect to the CDN copy
 //
 // With -conformance it serves what the official Engine.IO v4 and Socket.IO v5 suites expect:
 // pingInterval 300ms, pingTimeout 200ms, maxPayload 1e6, a raw Engine.IO echo at /engine.io/,
@@ -22,6 +25,7 @@ package main
 
 import (
 	"context"
+	_ "embed"
 	"errors"
 	"flag"
 	"fmt"
@@ -46,6 +50,14 @@ import (
 	"github.com/serverless-socketio/server/store/redis"
 )
 
+// chatPage is the chat a person can open in a browser: the tutorial's lobby.
+//
+//go:embed web/index.html
+var chatPage []byte
+
+// clientCDN is the official browser client, for when -client-js names no local copy.
+const clientCDN = "https://cdn.socket.io/4.8.1/socket.io.min.js"
+
 type config struct {
 	addr         string
 	redisURL     string
@@ -57,6 +69,7 @@ type config struct {
 	sweep          time.Duration
 	connectTimeout time.Duration
 	conformance    bool
+	clientJS       string
 }
 
 func main() {
@@ -102,6 +115,7 @@ func parseConfig(args []string, getenv func(string) string) (config, error) {
 	fs.DurationVar(&c.sweep, "sweep", dur("SIO_SWEEP_INTERVAL", "1s"), "how often dead sessions are swept and WebSocket pings sent")
 	fs.DurationVar(&c.connectTimeout, "connect-timeout", dur("SIO_CONNECT_TIMEOUT", "45s"), "close sessions that connect no namespace within this time")
 	fs.BoolVar(&c.conformance, "conformance", conformance, "serve the setup the official conformance suites expect")
+	fs.StringVar(&c.clientJS, "client-js", env("SIO_CLIENT_JS", ""), "file served as /socket.io.min.js (the official browser client); empty: redirect to the CDN")
 	if err := fs.Parse(args); err != nil {
 		return c, err
 	}
@@ -174,6 +188,18 @@ func run(ctx context.Context, cfg config, log *slog.Logger) error {
 	if err := mount("/socket.io/", router, cfg.connectTimeout, store); err != nil {
 		return err
 	}
+	r.Get("/", func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("Content-Type", "text/html; charset=utf-8")
+		_, _ = w.Write(chatPage)
+	})
+	r.Get("/socket.io.min.js", func(w http.ResponseWriter, req *http.Request) {
+		if cfg.clientJS == "" {
+			http.Redirect(w, req, clientCDN, http.StatusFound)
+			return
+		}
+		w.Header().Set("Content-Type", "text/javascript; charset=utf-8")
+		http.ServeFile(w, req, cfg.clientJS)
+	})
 	if cfg.conformance {
 		echoStore := redis.New(rdb, redis.Options{Prefix: "sio-echo", SessionTTL: time.Minute})
 		defer echoStore.Close()
