@@ -59,13 +59,13 @@ var chatPage []byte
 const clientCDN = "https://cdn.socket.io/4.8.1/socket.io.min.js"
 
 type config struct {
-	addr         string
-	redisURL     string
-	pingInterval time.Duration
-	pingTimeout  time.Duration
-	pollHold     time.Duration
-	maxPayload   int64
-	cors         string
+	addr           string
+	redisURL       string
+	pingInterval   time.Duration
+	pingTimeout    time.Duration
+	pollHold       time.Duration
+	maxPayload     int64
+	cors           string
 	sweep          time.Duration
 	connectTimeout time.Duration
 	conformance    bool
@@ -281,4 +281,3 @@ func splitList(s string) []string {
 	}
 	return out
 }
-
