@@ -22,8 +22,14 @@ type Sender interface {
 	Close(ctx context.Context, conn string) error
 }
 
-// ErrGone means a WebSocket connection no longer exists (API Gateway's GoneException, 410).
-var ErrGone = errors.New("handler: connection gone")
+// Errors a Sender returns.
+var (
+	// ErrGone means a WebSocket connection no longer exists (API Gateway's GoneException, 410).
+	ErrGone = errors.New("handler: connection gone")
+	// ErrFrameRefused means the transport cannot carry that frame (API Gateway: binary, or over
+	// 128 KB). The frame is dropped and logged; the session goes on.
+	ErrFrameRefused = errors.New("handler: frame refused by the transport")
+)
 
 // RequestError refuses a WebSocket $connect with an Engine.IO error.
 type RequestError struct {
@@ -247,6 +253,10 @@ func (e *Engine) flush(ctx context.Context, sid string) {
 			if errors.Is(err, ErrGone) {
 				e.closeLogged(ctx, sid, "transport close")
 				return
+			}
+			if errors.Is(err, ErrFrameRefused) {
+				e.log.Warn("flush: frame dropped", "sid", sid, "bytes", len(frame.data), "binary", frame.binary, "err", err)
+				continue
 			}
 			if err != nil {
 				// The lease expires on its own; what was not sent is lost for this connection.
