@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/base64"
 	"errors"
+	"fmt"
 	"net/url"
 	"sync"
 	"time"
@@ -107,6 +108,27 @@ func (e *Engine) WSOpen(ctx context.Context, conn string) error {
 		return nil // an upgrade probe: the session was opened over polling
 	}
 	return e.cfg.Sender.Send(ctx, conn, e.handshake(st.ID, false), false)
+}
+
+// WSOpenRetry is WSOpen for API Gateway, where the connection is established only after the
+// $connect invocation has returned: it retries while PostToConnection answers 410 (ErrGone),
+// backing off from 50 ms to 1 s, until ctx ends.
+func (e *Engine) WSOpenRetry(ctx context.Context, conn string) error {
+	delay := 50 * time.Millisecond
+	for {
+		err := e.WSOpen(ctx, conn)
+		if !errors.Is(err, ErrGone) {
+			return err
+		}
+		t := time.NewTimer(delay)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return fmt.Errorf("handler: open packet for %s never delivered: %w", conn, err)
+		case <-t.C:
+		}
+		delay = min(2*delay, time.Second)
+	}
 }
 
 // WSMessage handles one frame received on conn (the $default route). The frames for conn
