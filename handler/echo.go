@@ -14,7 +14,7 @@ type Echo struct{}
 // OnMessages queues each message packet back to the session, text or binary.
 func (Echo) OnMessages(ctx context.Context, st *session.State, msgs []engineio.Packet, b *session.Batch) error {
 	for _, m := range msgs {
-		b.Send(engineio.AppendPacket(nil, m))
+		b.Send(AppendStoredPacket(nil, m))
 	}
 	return nil
 }

@@ -314,7 +314,7 @@ func joinPayloads(f *session.Fetched) []byte {
 		if i > 0 {
 			out = append(out, engineio.RecordSeparator)
 		}
-		out = append(out, p...)
+		out = appendPollingPayload(out, p)
 	}
 	if f.Pinged {
 		if len(out) > 0 {

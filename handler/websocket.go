@@ -1,9 +1,7 @@
 package handler
 
 import (
-	"bytes"
 	"context"
-	"encoding/base64"
 	"errors"
 	"fmt"
 	"net/url"
@@ -294,21 +292,14 @@ type wsFrame struct {
 	binary bool
 }
 
-// frames turns fetched payloads (long-polling encoding) into WebSocket frames: one per Engine.IO
-// packet, binary attachments as binary frames (Engine.IO v4 §"WebSocket").
+// frames turns fetched payloads into WebSocket frames: one per Engine.IO packet, binary
+// attachments as binary frames (Engine.IO v4 §"WebSocket").
 func frames(f *session.Fetched) []wsFrame {
 	var out []wsFrame
 	for _, p := range f.Payloads {
-		for part := range bytes.SplitSeq(p, []byte{engineio.RecordSeparator}) {
-			if len(part) > 0 && part[0] == 'b' {
-				raw, err := base64.StdEncoding.AppendDecode(nil, part[1:])
-				if err == nil {
-					out = append(out, wsFrame{data: raw, binary: true})
-					continue
-				}
-			}
-			out = append(out, wsFrame{data: part})
-		}
+		storedParts(p, func(data []byte, binary bool) {
+			out = append(out, wsFrame{data: data, binary: binary})
+		})
 	}
 	if f.Pinged {
 		out = append(out, wsFrame{data: []byte{'0' + byte(engineio.PacketPing)}})

@@ -56,9 +56,22 @@ type Gateway struct {
 
 type conn struct {
 	ws     *websocket.Conn
-	mu     sync.Mutex // serializes writes
-	closed chan struct{}
+	mu     sync.Mutex    // serializes writes
+	closed chan struct{} // closed when the server closes the connection
+	done   chan struct{} // closed when that close handshake has finished
 	once   sync.Once
+}
+
+// close starts the close handshake once; the connection's goroutine waits for it to finish
+// before releasing the connection, so the client always gets the close frame.
+func (c *conn) close(code websocket.StatusCode) {
+	c.once.Do(func() {
+		close(c.closed)
+		go func() {
+			defer close(c.done)
+			_ = c.ws.Close(code, "")
+		}()
+	})
 }
 
 // Options configure a Gateway.
@@ -127,7 +140,7 @@ func (g *Gateway) Shutdown() {
 	}
 	g.mu.Unlock()
 	for _, c := range conns {
-		c.ws.Close(websocket.StatusGoingAway, "server shutting down")
+		c.close(websocket.StatusGoingAway)
 	}
 }
 
@@ -167,7 +180,7 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	ws.SetReadLimit(g.maxFrame)
-	c := &conn{ws: ws, closed: make(chan struct{})}
+	c := &conn{ws: ws, closed: make(chan struct{}), done: make(chan struct{})}
 	g.mu.Lock()
 	g.conns[id] = c
 	g.mu.Unlock()
@@ -180,7 +193,12 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		if err := g.routes.WSDisconnect(dctx, id); err != nil {
 			g.log.Warn("websocket $disconnect failed", "conn", id, "err", err)
 		}
-		ws.CloseNow()
+		select {
+		case <-c.closed:
+			<-c.done
+		default:
+			ws.CloseNow()
+		}
 	}()
 	if err := g.routes.WSOpen(ctx, id); err != nil {
 		g.log.Warn("websocket open failed", "conn", id, "err", err)
@@ -193,7 +211,7 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 		if err := g.routes.WSMessage(ctx, id, data, typ == websocket.MessageBinary); err != nil {
 			g.log.Info("websocket frame refused; closing", "conn", id, "err", err)
-			ws.Close(websocket.StatusPolicyViolation, "")
+			c.close(websocket.StatusPolicyViolation)
 			return
 		}
 		select {
@@ -270,8 +288,7 @@ func (g *Gateway) local(ctx context.Context, id string, op byte, frame []byte, b
 		return handler.ErrGone
 	}
 	if op == 'c' {
-		c.once.Do(func() { close(c.closed) })
-		go c.ws.Close(websocket.StatusNormalClosure, "")
+		c.close(websocket.StatusNormalClosure)
 		return nil
 	}
 	typ := websocket.MessageText

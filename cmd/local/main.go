@@ -44,6 +44,7 @@ import (
 	goredis "github.com/redis/go-redis/v9"
 
 	"github.com/serverless-socketio/server/consumers/chat"
+	"github.com/serverless-socketio/server/consumers/conformance"
 	"github.com/serverless-socketio/server/handler"
 	"github.com/serverless-socketio/server/localgw"
 	"github.com/serverless-socketio/server/sio"
@@ -143,10 +144,8 @@ func run(ctx context.Context, cfg config, log *slog.Logger) error {
 		return err
 	}
 	if cfg.conformance {
-		for _, nsp := range []string{"/", "/custom"} {
-			if err := router.Register(conformanceConsumer(nsp), sio.On("message-with-ack", messageWithAck)); err != nil {
-				return err
-			}
+		if err := conformance.Register(router); err != nil {
+			return err
 		}
 	}
 	// Gateways relay frames between processes only when processes share a real Redis.
