@@ -20,8 +20,8 @@ import (
 
 	"github.com/coder/websocket"
 
-	"github.com/serverless-socketio/server/engineio"
 	"github.com/serverless-socketio/server/consumers/conformance"
+	"github.com/serverless-socketio/server/engineio"
 	"github.com/serverless-socketio/server/handler"
 	"github.com/serverless-socketio/server/internal/siotest"
 	"github.com/serverless-socketio/server/session"
@@ -244,7 +244,6 @@ func TestWSRefused(t *testing.T) {
 		})
 	}
 }
-
 
 // TestWSEcho mirrors "message > WebSocket > sends and receives a plain text packet" and "... a
 // binary packet". A sentinel message after each case proves that nothing else was sent: the
