@@ -9,7 +9,7 @@
 // # Example
 //
 //	client := apigatewaymanagementapi.NewFromConfig(awsCfg, func(o *apigatewaymanagementapi.Options) {
-//		o.BaseEndpoint = aws.String(apigw.Endpoint(os.Getenv("SIO_APIGW_MANAGEMENT_ENDPOINT"), domain, stage))
+//		o.BaseEndpoint = aws.String(apigw.Endpoint(os.Getenv(apigw.EnvEndpoint), domain, stage))
 //	})
 //	sender := apigw.NewSender(client)
 //
@@ -32,6 +32,10 @@ import (
 
 // MaxFrame is API Gateway WebSocket's largest frame (its message payload limit, 128 KB).
 const MaxFrame = 128 * 1024
+
+// EnvEndpoint is the environment variable that overrides the Management API endpoint (tests,
+// LocalStack); see [Endpoint].
+const EnvEndpoint = "SIO_APIGW_MANAGEMENT_ENDPOINT"
 
 // Client is the part of the Management API client the sender uses.
 type Client interface {
