@@ -1,9 +1,12 @@
 "use strict";
 // socket.io-client wrapper that records every event a client receives, so tests can
-// assert exact sequences (no missing, no duplicate, no reordered, no unexpected events).
+// assert exact sequences (no missing, no duplicate, no reordered, no unexpected events),
+// and the Engine.IO transport history (which transport opened, upgrades, upgrade errors).
 const util = require("node:util");
 const { io } = require("socket.io-client");
 
+// Default: long-polling only. Tests pass { transports: ["websocket"] } (WebSocket only) or
+// { transports: TRANSPORTS_DEFAULT } (the client's default: polling first, then upgrade).
 const CLIENT_OPTS = Object.freeze({
   transports: ["polling"],
   path: "/socket.io/",
@@ -13,17 +16,39 @@ const CLIENT_OPTS = Object.freeze({
   timeout: 15000, // connect timeout
 });
 
+const TRANSPORTS_DEFAULT = Object.freeze(["polling", "websocket"]);
 const WAIT_MS = Number(process.env.SIO_E2E_WAIT_MS || 15000);
 
 class Client {
-  constructor(baseUrl, nsp, name) {
+  // opts: socket.io-client options merged over CLIENT_OPTS (e.g. { transports: ["websocket"] }).
+  constructor(baseUrl, nsp, name, opts = {}) {
     this.name = name;
     this.url = baseUrl + nsp;
-    this.socket = io(this.url, { ...CLIENT_OPTS }); // the client mutates its options
+    this.opts = { ...CLIENT_OPTS, ...opts };
+    this.opts.transports = [...this.opts.transports]; // the client mutates its options
+    this.socket = io(this.url, { ...this.opts });
     this.welcomes = []; // argument arrays of every "system_message"
     this.chats = []; // argument arrays of every "chat_message"
     this.others = []; // [event, ...args] of any other event
-    this.disconnectReason = null;
+    this.disconnectReason = null; // reason and details, for messages
+    this.disconnectCause = null; // the reason alone
+    // Engine.IO transport history: "open:polling", "upgrading:websocket", "upgrade:websocket",
+    // "upgradeError:<message>", "close:<reason>". The manager's "open" fires synchronously
+    // before the engine starts its upgrade probe, so no upgrade event can be missed.
+    this.transportLog = [];
+    this.socket.io.on("open", () => {
+      const engine = this.socket.io.engine;
+      this._push(this.transportLog, `open:${engine.transport.name}`);
+      engine.on("upgrading", (t) => this._push(this.transportLog, `upgrading:${t.name}`));
+      engine.on("upgrade", (t) => this._push(this.transportLog, `upgrade:${t.name}`));
+      engine.on("upgradeError", (err) => this._push(this.transportLog, `upgradeError:${describeErr(err)}`));
+      engine.on("close", (reason) => this._push(this.transportLog, `close:${reason}`));
+      engine.on("data", (data) => {
+        if (this.left) this._push(this.dataAfterLeave, data);
+      });
+    });
+    this.left = false; // set by leaveKeepingTransport()
+    this.dataAfterLeave = []; // raw Engine.IO message payloads received after leaving
     this._waiters = new Set();
     this.socket.on("system_message", (...args) => this._push(this.welcomes, args));
     this.socket.on("chat_message", (...args) => this._push(this.chats, args));
@@ -31,7 +56,9 @@ class Client {
       if (event !== "system_message" && event !== "chat_message") this._push(this.others, [event, ...args]);
     });
     this.socket.on("disconnect", (reason, details) => {
-      this.disconnectReason = `${reason}${details ? ` (${describeErr(details)})` : ""}`;
+      this.disconnectCause = reason; // e.g. "io client disconnect", "transport close"
+      const more = details && (details.description !== undefined ? details.description : describeErr(details));
+      this.disconnectReason = `${reason}${more ? ` (${more})` : ""}`;
       this._check();
     });
   }
@@ -71,7 +98,15 @@ class Client {
     return new Promise((resolve, reject) => {
       let timer;
       const check = () => {
-        if (predicate()) {
+        let ok;
+        try {
+          ok = predicate();
+        } catch (err) {
+          finish();
+          reject(err);
+          return;
+        }
+        if (ok) {
           finish();
           resolve();
         } else if (this.disconnectReason !== null) {
@@ -100,19 +135,50 @@ class Client {
     return this.waitUntil(() => this.welcomes.length >= 1, "the system_message welcome", timeoutMs);
   }
 
+  // Name of the Engine.IO transport in use now ("polling", "websocket"), or null.
+  transport() {
+    const engine = this.socket.io.engine;
+    return engine && engine.transport ? engine.transport.name : null;
+  }
+
+  // Resolves once the engine emitted "upgrade" (to websocket); rejects on upgradeError,
+  // disconnect or timeout.
+  waitForUpgrade(timeoutMs) {
+    return this.waitUntil(() => {
+      const failed = this.transportLog.find((e) => e.startsWith("upgradeError:"));
+      if (failed) throw new Error(`${this.name}: ${failed}; transport log: ${this.transportLog.join(", ")}`);
+      return this.transportLog.includes("upgrade:websocket");
+    }, "the upgrade to websocket", timeoutMs);
+  }
+
   // Emits chat_message and resolves with the ack's arguments (rejects on ack timeout).
+  // The promise is marked handled: tests that emit many messages and await the acks later
+  // must not turn a missing ack into an unhandledRejection that hides the first failure.
   send(text, timeoutMs = WAIT_MS) {
-    return new Promise((resolve, reject) => {
+    const ack = new Promise((resolve, reject) => {
       this.socket.timeout(timeoutMs).emit("chat_message", { text }, (err, ...ackArgs) => {
         if (err) reject(new Error(`${this.name}: no ack for chat_message within ${timeoutMs} ms (${describeErr(err)})`));
         else resolve(ackArgs);
       });
     });
+    ack.catch(() => {});
+    return ack;
+  }
+
+  // Sends the Socket.IO DISCONNECT packet for this namespace ("41/chat,"), exactly as
+  // socket.disconnect() does, but keeps the Engine.IO connection open and keeps recording:
+  // the server must send this socket nothing more (it left the namespace, so the lobby).
+  // socket.disconnect() would close the transport as well, so nothing could be observed.
+  leaveKeepingTransport() {
+    this.left = true;
+    this.socket.packet({ type: 1 }); // socket.io-parser PacketType.DISCONNECT
   }
 
   summary() {
-    return `${this.name} received ${this.welcomes.length} system_message, ${this.chats.length} chat_message, ` +
-      `${this.others.length} other event(s); connected=${this.socket.connected}`;
+    return `${this.name} [${this.opts.transports.join(",")}] received ${this.welcomes.length} system_message, ` +
+      `${this.chats.length} chat_message, ${this.others.length} other event(s); connected=${this.socket.connected}; ` +
+      `transport=${this.transport()} (${this.transportLog.join(", ") || "never opened"})` +
+      (this.left ? `; left /chat, then got ${this.dataAfterLeave.length} Engine.IO message(s): ${clip(this.dataAfterLeave, 300)}` : "");
   }
 
   close() {
@@ -165,6 +231,45 @@ function assertEvents(events, expected, label) {
   }
 }
 
+// Asserts that `events` (argument arrays as recorded by Client) holds exactly the items of
+// `streams` (arrays of expected payloads, typically one per sender, all items distinct), each
+// stream's items in that stream's order, interleaved in any way: nothing missing, duplicated,
+// reordered within a stream, or unexpected. For concurrent senders, whose relative order
+// at a receiver is not defined by the protocol.
+function assertInterleaving(events, streams, label) {
+  const pos = streams.map(() => 0);
+  const problems = [];
+  for (let i = 0; i < events.length && problems.length < 5; i++) {
+    const ev = events[i];
+    if (ev.length !== 1) {
+      problems.push(`event #${i} has ${ev.length} arguments, want 1: ${clip(ev)}`);
+      continue;
+    }
+    const k = streams.findIndex((s, j) => pos[j] < s.length && util.isDeepStrictEqual(s[pos[j]], ev[0]));
+    if (k >= 0) {
+      pos[k]++;
+      continue;
+    }
+    let why = "not expected at all";
+    streams.forEach((s, j) => {
+      const idx = s.findIndex((x) => util.isDeepStrictEqual(x, ev[0]));
+      if (idx >= 0) why = idx < pos[j] ? `duplicate of stream ${j} item #${idx}` : `stream ${j} item #${idx} out of order (item #${pos[j]} is next)`;
+    });
+    problems.push(`event #${i} ${clip(ev[0], 120)}: ${why}`);
+  }
+  streams.forEach((s, j) => {
+    if (pos[j] < s.length && problems.length < 8) {
+      problems.push(`stream ${j}: ${s.length - pos[j]} item(s) missing from #${pos[j]} on: ${clip(s[pos[j]], 120)}`);
+    }
+  });
+  if (problems.length) {
+    const total = streams.reduce((n, s) => n + s.length, 0);
+    const err = new Error(`${label}: got ${events.length} event(s), want ${total} (${streams.length} interleaved streams):\n  ${problems.join("\n  ")}`);
+    err.code = "ERR_ASSERTION";
+    throw err;
+  }
+}
+
 function stringDiffHint(got, want) {
   const g = got && got.text;
   const w = want && want.text;
@@ -174,4 +279,4 @@ function stringDiffHint(got, want) {
   return ` (text lengths ${g.length}/${w.length}, first difference at UTF-16 index ${i}: got ${clip(g.slice(i, i + 20))}, want ${clip(w.slice(i, i + 20))})`;
 }
 
-module.exports = { Client, CLIENT_OPTS, WAIT_MS, assertEvents, describeErr, clip };
+module.exports = { Client, CLIENT_OPTS, TRANSPORTS_DEFAULT, WAIT_MS, assertEvents, assertInterleaving, describeErr, clip };

@@ -1,12 +1,13 @@
 "use strict";
 // Per-file test harness:
 //   const env = useServers(2);            // before(): start 2 server processes; after(): kill them
-//   sioTest(env, "name", async (h) => {   // h.client(url, nsp, name) -> connected-later Client,
+//                                         // (useServers(1, { args: [...] }): extra flags for cmd/local)
+//   sioTest(env, "name", async (h) => {   // h.client(url, nsp, name, opts) -> connected-later Client,
 //     ...                                 // disconnected automatically when the test ends;
 //   });                                   // server output is printed if the test fails.
 const { test, before, after } = require("node:test");
 const { startServer, serverLogs } = require("./server");
-const { Client, describeErr } = require("./client");
+const { Client, describeErr, WAIT_MS } = require("./client");
 
 const TEST_TIMEOUT_MS = Number(process.env.SIO_E2E_TEST_TIMEOUT_MS || 20000);
 // Quiet period after the expected events arrived, to catch late duplicates or extras.
@@ -16,11 +17,20 @@ const CLOSE_GRACE_MS = 300;
 
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
-function useServers(count = 1) {
+// Polls predicate() every 20 ms; rejects after timeoutMs with `what` in the message.
+async function waitFor(predicate, what, timeoutMs = WAIT_MS) {
+  const deadline = Date.now() + timeoutMs;
+  while (!predicate()) {
+    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
+    await sleep(20);
+  }
+}
+
+function useServers(count = 1, { args = [] } = {}) {
   const env = { servers: [] };
   before(async () => {
     for (let i = 0; i < count; i++) {
-      env.servers.push(await startServer(count > 1 ? `server${i + 1}` : "server"));
+      env.servers.push(await startServer(count > 1 ? `server${i + 1}` : "server", { args }));
     }
   }, { timeout: 90000 });
   after(async () => {
@@ -40,16 +50,17 @@ class Helper {
     this.failureInfo = [];
   }
 
-  // A recording client (not yet connected: call .connect()).
-  client(baseUrl, nsp, name) {
-    const c = new Client(baseUrl, nsp, name || `client${this.clients.length + 1}`);
+  // A recording client (not yet connected: call .connect()). opts: socket.io-client
+  // options over the defaults, e.g. { transports: ["websocket"] }.
+  client(baseUrl, nsp, name, opts) {
+    const c = new Client(baseUrl, nsp, name || `client${this.clients.length + 1}`, opts);
     this.clients.push(c);
     return c;
   }
 
   // Connects a new /chat client and waits for its welcome.
-  async chatClient(baseUrl, name) {
-    const c = this.client(baseUrl, "/chat", name);
+  async chatClient(baseUrl, name, opts) {
+    const c = this.client(baseUrl, "/chat", name, opts);
     try {
       await c.connect();
     } catch (err) {
@@ -113,4 +124,4 @@ function sioTest(env, name, opts, fn) {
   });
 }
 
-module.exports = { useServers, sioTest, sleep, SETTLE_MS, TEST_TIMEOUT_MS };
+module.exports = { useServers, sioTest, sleep, waitFor, SETTLE_MS, TEST_TIMEOUT_MS };

@@ -1,7 +1,7 @@
 "use strict";
 // Launches the server under test, chosen by environment:
 //   SIO_LOCAL_BIN=/path/to/binary  our Go server (cmd/local), spawned as
-//                                  <bin> -addr 127.0.0.1:PORT -redis "$SIO_REDIS_URL"
+//                                  <bin> -addr 127.0.0.1:PORT -redis "$SIO_REDIS_URL" [flags]
 //   SIO_E2E_PEER=/path/to/server.js the reference Node Socket.IO peer, spawned as
 //                                  PORT=PORT HOST=127.0.0.1 node server.js
 // Neither set: every test fails (see mode()). Both set: also an error, to avoid
@@ -126,10 +126,10 @@ async function waitReady(srv) {
   );
 }
 
-function spawnOnce(m, port, name) {
+function spawnOnce(m, port, name, args) {
   let child;
   if (m.kind === "local") {
-    child = spawn(m.bin, ["-addr", `127.0.0.1:${port}`, "-redis", m.redisUrl], {
+    child = spawn(m.bin, ["-addr", `127.0.0.1:${port}`, "-redis", m.redisUrl, ...args], {
       stdio: ["ignore", "pipe", "pipe"],
     });
   } else {
@@ -144,13 +144,14 @@ function spawnOnce(m, port, name) {
 
 // Starts one server process and resolves once it answers the readiness probe.
 // Retries on a fresh port if the process exits during startup (e.g. the port was taken).
-async function startServer(name = "server") {
+// args: extra command-line flags for our server (SIO_LOCAL_BIN mode only; the peer takes none).
+async function startServer(name = "server", { args = [] } = {}) {
   const m = mode();
   let lastErr;
   for (let attempt = 1; attempt <= 3; attempt++) {
     const port = await freePort();
     const label = `${name} [${m.kind} 127.0.0.1:${port}]`;
-    const srv = spawnOnce(m, port, label);
+    const srv = spawnOnce(m, port, label, args);
     try {
       if (await waitReady(srv)) return srv;
       lastErr = new Error(`${label} exited during startup (${srv.describeExit()}); output:\n${srv.log}`);
