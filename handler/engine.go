@@ -5,8 +5,8 @@ import (
 	"crypto/rand"
 	"encoding/base64"
 	"errors"
-	"fmt"
 	"log/slog"
+	"strconv"
 	"time"
 
 	"github.com/serverless-socketio/server/engineio"
@@ -37,6 +37,10 @@ type Config struct {
 	PingInterval time.Duration
 	// PingTimeout is announced in the handshake; zero means 20 s.
 	PingTimeout time.Duration
+	// WSPingInterval replaces PingInterval for sessions opened over WebSocket; zero means
+	// PingInterval. On API Gateway their pings come from a sweeper that runs once a minute
+	// (in passes), so they announce a longer interval than polling sessions need.
+	WSPingInterval time.Duration
 	// MaxPayload bounds a POST body in bytes (announced as maxPayload); zero means 1,000,000.
 	MaxPayload int64
 	// PollHold is the longest a GET waits for packets before answering a noop; zero means 25 s.
@@ -67,9 +71,8 @@ type Config struct {
 
 // Engine serves Engine.IO v4 long-polling (as an http.Handler) and sweeps dead sessions.
 type Engine struct {
-	cfg       Config
-	log       *slog.Logger
-	handshake func(sid string, polling bool) []byte
+	cfg Config
+	log *slog.Logger
 }
 
 // New validates cfg and returns an Engine.
@@ -108,34 +111,33 @@ func New(cfg Config) (*Engine, error) {
 			cfg.Upgrades = []string{"websocket"}
 		}
 	}
-	e := &Engine{cfg: cfg, log: cfg.Logger}
-	e.handshake = openPacket(cfg)
-	return e, nil
+	return &Engine{cfg: cfg, log: cfg.Logger}, nil
 }
 
-// openPacket returns the encoder of the open packet (Engine.IO v4 §"Handshake"), with upgrades
-// announced over polling and none over WebSocket.
-func openPacket(cfg Config) func(sid string, polling bool) []byte {
-	withUpgrades, without := openTail(cfg, cfg.Upgrades), openTail(cfg, nil)
-	return func(sid string, polling bool) []byte {
-		if polling {
-			return []byte(`0{"sid":"` + sid + withUpgrades)
-		}
-		return []byte(`0{"sid":"` + sid + without)
+// openPacket encodes the open packet of a session (Engine.IO v4 §"Handshake"), announcing its
+// own heartbeat values, and the upgrades over polling (none over WebSocket).
+func (e *Engine) openPacket(s *session.Session) []byte {
+	var upgrades []string
+	if s.Transport == "polling" {
+		upgrades = e.cfg.Upgrades
 	}
-}
-
-func openTail(cfg Config, list []string) string {
-	upgrades := "["
-	for i, u := range list {
+	b := make([]byte, 0, 128)
+	b = append(b, `0{"sid":"`...)
+	b = append(b, s.ID...)
+	b = append(b, `","upgrades":[`...)
+	for i, u := range upgrades {
 		if i > 0 {
-			upgrades += ","
+			b = append(b, ',')
 		}
-		upgrades += fmt.Sprintf("%q", u)
+		b = strconv.AppendQuote(b, u)
 	}
-	upgrades += "]"
-	return fmt.Sprintf(`","upgrades":%s,"pingInterval":%d,"pingTimeout":%d,"maxPayload":%d}`,
-		upgrades, cfg.PingInterval.Milliseconds(), cfg.PingTimeout.Milliseconds(), cfg.MaxPayload)
+	b = append(b, `],"pingInterval":`...)
+	b = strconv.AppendInt(b, s.PingInterval.Milliseconds(), 10)
+	b = append(b, `,"pingTimeout":`...)
+	b = strconv.AppendInt(b, s.PingTimeout.Milliseconds(), 10)
+	b = append(b, `,"maxPayload":`...)
+	b = strconv.AppendInt(b, e.cfg.MaxPayload, 10)
+	return append(b, '}')
 }
 
 // newSession creates a session in the store and returns it; conn is the WebSocket connection
@@ -149,6 +151,9 @@ func (e *Engine) newSession(ctx context.Context, transport, conn string) (*sessi
 		PingInterval: e.cfg.PingInterval,
 		PingTimeout:  e.cfg.PingTimeout,
 		LastPong:     now,
+	}
+	if transport == "websocket" && e.cfg.WSPingInterval > 0 {
+		s.PingInterval = e.cfg.WSPingInterval
 	}
 	if e.cfg.ConnectTimeout > 0 {
 		s.ConnectDeadline = now.Add(e.cfg.ConnectTimeout)

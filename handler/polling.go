@@ -92,7 +92,7 @@ func (e *Engine) open(w http.ResponseWriter, r *http.Request) {
 		e.fail(w, r, "", err)
 		return
 	}
-	writeText(w, e.handshake(s.ID, true))
+	writeText(w, e.openPacket(s))
 }
 
 // post handles the packets of one POST: one Load, the App, one Commit.
@@ -195,6 +195,9 @@ func (e *Engine) closeLogged(ctx context.Context, sid, reason string) {
 	}
 }
 
+// deadlineMargin is how long before its context's deadline a held GET answers.
+const deadlineMargin = 1500 * time.Millisecond
+
 // poll serves a GET: what is queued, at once; otherwise it holds until a wake-up brings packets,
 // a ping is due, or the hold ends (noop).
 func (e *Engine) poll(w http.ResponseWriter, r *http.Request, sid string) {
@@ -202,6 +205,11 @@ func (e *Engine) poll(w http.ResponseWriter, r *http.Request, sid string) {
 	token := newSID()
 	start := e.cfg.Now()
 	holdEnd := start.Add(e.cfg.PollHold)
+	if dl, ok := ctx.Deadline(); ok {
+		// On Lambda the invocation's deadline bounds the hold: answer before it, with a margin
+		// for the last fetch and the response.
+		holdEnd = minTime(holdEnd, dl.Add(-deadlineMargin))
+	}
 	req := session.FetchRequest{Poll: token, Hold: e.cfg.PollHold + 5*time.Second, Ping: true}
 	f, err := e.cfg.Store.Fetch(ctx, sid, req)
 	switch {
@@ -255,6 +263,12 @@ func (e *Engine) poll(w http.ResponseWriter, r *http.Request, sid string) {
 				holdEnd = time.Time{}
 			case <-ctx.Done():
 				timer.Stop()
+				if errors.Is(ctx.Err(), context.DeadlineExceeded) {
+					// Out of time (the margin did not suffice): the response cannot go out any
+					// more; the session stays, and its hold marker expires on its own.
+					e.log.Warn("poll: deadline reached while holding", "sid", sid)
+					return
+				}
 				// Engine.IO: a GET the client abandoned ends the session (the client is gone or
 				// broken); nothing queued is lost by that, it was never taken.
 				e.closeLogged(ctx, sid, "transport close")

@@ -105,7 +105,7 @@ func (e *Engine) WSOpen(ctx context.Context, conn string) error {
 	if st.Conn != conn {
 		return nil // an upgrade probe: the session was opened over polling
 	}
-	return e.cfg.Sender.Send(ctx, conn, e.handshake(st.ID, false), false)
+	return e.cfg.Sender.Send(ctx, conn, e.openPacket(&st.Session), false)
 }
 
 // WSOpenRetry is WSOpen for API Gateway, where the connection is established only after the
