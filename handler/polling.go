@@ -195,6 +195,33 @@ func (e *Engine) closeLogged(ctx context.Context, sid, reason string) {
 	}
 }
 
+// upgradeGrace is how long a GET that finds an upgrade probe in progress waits for its outcome.
+const upgradeGrace = 250 * time.Millisecond
+
+// upgraded reports whether the session completes its upgrade within upgradeGrace.
+func (e *Engine) upgraded(ctx context.Context, sid string) bool {
+	ctx, cancel := context.WithTimeout(ctx, upgradeGrace)
+	defer cancel()
+	wake, stop := e.waiter(ctx, sid, nil)
+	defer stop()
+	for {
+		st, err := e.cfg.Store.Load(ctx, sid)
+		switch {
+		case err != nil:
+			return false
+		case st.Transport != "polling":
+			return true
+		case st.Probe == "":
+			return false // the probe was abandoned
+		}
+		select {
+		case <-wake:
+		case <-ctx.Done():
+			return false
+		}
+	}
+}
+
 // deadlineMargin is how long before its context's deadline a held GET answers.
 const deadlineMargin = 1500 * time.Millisecond
 
@@ -212,7 +239,11 @@ func (e *Engine) poll(w http.ResponseWriter, r *http.Request, sid string) {
 	}
 	req := session.FetchRequest{Poll: token, Hold: e.cfg.PollHold + 5*time.Second, Ping: true}
 	f, err := e.cfg.Store.Fetch(ctx, sid, req)
+	var closed *session.ClosedError
 	switch {
+	case errors.As(err, &closed) && closed.Answer:
+		writeText(w, []byte{'0' + byte(engineio.PacketNoop)})
+		return
 	case errors.Is(err, session.ErrBusy):
 		// Engine.IO v4: overlapping GETs are a protocol error and end the session; the held one
 		// answers a close packet.
@@ -235,6 +266,13 @@ func (e *Engine) poll(w http.ResponseWriter, r *http.Request, sid string) {
 		return
 	}
 	if f.Upgrading {
+		// A WebSocket probes an upgrade. Its "5" may be on the way, sent before this GET: give
+		// it a moment, so that a GET after the upgrade is refused (Engine.IO v4 §"Upgrade")
+		// however the two connections race; otherwise answer a noop, as to a held GET.
+		if e.upgraded(ctx, sid) {
+			e.refuse(w, r, http.StatusBadRequest, codeBadRequest, sid)
+			return
+		}
 		writeText(w, []byte{'0' + byte(engineio.PacketNoop)})
 		return
 	}
@@ -282,7 +320,6 @@ func (e *Engine) poll(w http.ResponseWriter, r *http.Request, sid string) {
 			req.Hold = 0
 		}
 		f, err = e.cfg.Store.Fetch(ctx, sid, req)
-		var closed *session.ClosedError
 		switch {
 		case errors.As(err, &closed):
 			// The session ended while this GET was held (Engine.IO v4 §"Closing a session"):

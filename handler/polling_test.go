@@ -464,3 +464,17 @@ func TestCORS(t *testing.T) {
 		}
 	}
 }
+
+// TestClientCloseBeforeGet: the close packet's POST may be served before the GET the client
+// sent with it; that GET still gets its noop, and only later requests find the session unknown.
+func TestClientCloseBeforeGet(t *testing.T) {
+	srv := chatServer(t, handler.Config{})
+	c := srv.Open(t)
+	c.Post("1")
+	if p := c.Get(); len(p) != 1 || p[0] != "6" {
+		t.Fatalf("GET after the close: %q, want noop", p)
+	}
+	if status, body := siotest.Do(t, "GET", c.URL, ""); status != 400 || body != errorBody(1, "Session ID unknown") {
+		t.Fatalf("second GET after the close: %d %q", status, body)
+	}
+}

@@ -28,7 +28,13 @@ var (
 )
 
 // ClosedError reports a session closed with Reason (a Socket.IO disconnect reason).
-type ClosedError struct{ Reason string }
+type ClosedError struct {
+	Reason string
+	// Answer is set for the first polling fetch after a close the client asked for (a close
+	// packet): that GET answers it with a noop (Engine.IO v4 §"Closing a session"), whether it
+	// was held or raced the POST; later requests find the session unknown.
+	Answer bool
+}
 
 func (e *ClosedError) Error() string { return fmt.Sprintf("session: closed (%s)", e.Reason) }
 

@@ -324,7 +324,7 @@ func parseFetch(sid string, raw []any) (*session.Fetched, error) {
 	case "GONE":
 		return nil, session.ErrNotFound
 	case "CLOSED":
-		return nil, &session.ClosedError{Reason: str(1)}
+		return nil, &session.ClosedError{Reason: str(1), Answer: str(2) == "1"}
 	case "BUSY":
 		return nil, session.ErrBusy
 	case "TRANSPORT":

@@ -381,8 +381,11 @@ func testClose(t *testing.T, e *env) {
 	if !errors.As(err, &ce) || ce.Reason != "transport close" || !errors.Is(err, session.ErrNotFound) {
 		t.Fatalf("Load after close: %v", err)
 	}
-	if _, err := e.store.Fetch(e.ctx, a, session.FetchRequest{}); !errors.As(err, &ce) {
-		t.Fatalf("Fetch after close: %v", err)
+	if _, err := e.store.Fetch(e.ctx, a, session.FetchRequest{}); !errors.As(err, &ce) || !ce.Answer {
+		t.Fatalf("first Fetch after a client close: %v (answer %v), want the owed noop", err, ce != nil && ce.Answer)
+	}
+	if _, err := e.store.Fetch(e.ctx, a, session.FetchRequest{}); !errors.As(err, &ce) || ce.Answer {
+		t.Fatalf("second Fetch after a client close: %v, want closed without an answer", err)
 	}
 	var x session.Batch
 	x.Send([]byte("late"))

@@ -201,6 +201,7 @@ while i <= #ARGV do
       each_room(member_add)
       redis.call('ZADD', prefix .. ':ping', tonumber(h[1]) + tonumber(h[2]), sid)
       flush_self = true
+      wake_self = true -- a GET waiting for the upgrade's outcome learns it
     end
     i = i + 1
   elseif op == 'Q' then
@@ -212,6 +213,9 @@ while i <= #ARGV do
     end
     redis.call('DEL', sess, slog)
     redis.call('HSET', sess, 'cl', ARGV[i + 1])
+    -- A close the client asked for owes a noop to the GET that learns of it first (held or
+    -- racing the POST); later requests find the session unknown.
+    if ARGV[i + 1] == 'transport close' then redis.call('HSET', sess, 'ow', 1) end
     redis.call('PEXPIRE', sess, ARGV[5])
     redis.call('ZREM', prefix .. ':alive', sid)
     redis.call('ZREM', prefix .. ':ping', sid)

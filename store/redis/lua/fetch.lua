@@ -20,7 +20,15 @@ local flat = redis.call('HGETALL', KEYS[1])
 if #flat == 0 then return { 'GONE' } end
 local h = {}
 for i = 1, #flat, 2 do h[flat[i]] = flat[i + 1] end
-if h.cl then return { 'CLOSED', h.cl } end
+if h.cl then
+  -- ow: the noop owed for a close the client asked for goes to the first polling fetch.
+  local owed = 0
+  if h.ow and ARGV[8] == 'polling' then
+    redis.call('HDEL', KEYS[1], 'ow')
+    owed = 1
+  end
+  return { 'CLOSED', h.cl, owed }
+end
 
 local now = tonumber(ARGV[1])
 local prefix = ARGV[2]
