@@ -308,8 +308,9 @@ func (e *Engine) poll(w http.ResponseWriter, r *http.Request, sid string) {
 					return
 				}
 				// Engine.IO: a GET the client abandoned ends the session (the client is gone or
-				// broken); nothing queued is lost by that, it was never taken.
-				e.closeLogged(ctx, sid, "transport close")
+				// broken: "poll connection closed prematurely", a transport error); nothing
+				// queued is lost by that, it was never taken.
+				e.closeLogged(ctx, sid, "transport error")
 				return
 			}
 			timer.Stop()
