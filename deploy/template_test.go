@@ -132,12 +132,24 @@ func TestTemplate(t *testing.T) {
 	in := readInputs(t)
 	for _, c := range checks {
 		t.Run(c.name, func(t *testing.T) {
+			skipWithoutMake(t, c.name)
 			var r report
 			c.run(&r, in)
 			for _, p := range r.problems {
 				t.Error(p)
 			}
 		})
+	}
+}
+
+// skipWithoutMake skips the build check where make is not installed: `go test ./...` must pass
+// on a machine with nothing but Go. CI (CI set) has make, and there a missing one fails.
+func skipWithoutMake(t *testing.T, check string) {
+	if check != "build" || os.Getenv("CI") != "" {
+		return
+	}
+	if _, err := exec.LookPath("make"); err != nil {
+		t.Skip("make is not installed: the Makefile's build recipe is checked where it is (CI)")
 	}
 }
 
@@ -152,6 +164,7 @@ func TestChecksCatchBreakage(t *testing.T) {
 	}
 	for _, m := range mutations {
 		t.Run(m.check+"/"+m.want, func(t *testing.T) {
+			skipWithoutMake(t, m.check)
 			c, ok := byName[m.check]
 			if !ok {
 				t.Fatalf("no check %q", m.check)
