@@ -49,7 +49,8 @@ type Config struct {
 	// PollBackoff bounds the wait between fetches of a held GET when the store cannot push
 	// wake-ups (no session.Notifier); zero means 1 s.
 	PollBackoff time.Duration
-	// Upgrades lists the transports announced in the handshake; nil means none.
+	// Upgrades lists the transports announced in a polling handshake; nil means ["websocket"]
+	// when a Sender is set and none otherwise.
 	Upgrades []string
 	// Logger receives one line per refused request and per failure; nil means slog.Default().
 	Logger *slog.Logger

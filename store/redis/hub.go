@@ -54,8 +54,9 @@ func (h *hub) start() {
 	if h.ps != nil {
 		return
 	}
-	// The connection outlives any one request: it belongs to the store, not to a request context.
-	h.ps = h.rdb.Subscribe(context.WithoutCancel(context.TODO()))
+	// The connection outlives any one request: it belongs to the store, not to a request
+	// context, and lives until close.
+	h.ps = h.rdb.Subscribe(context.Background())
 	go h.receive(h.ps.ChannelWithSubscriptions())
 	go h.send()
 }
@@ -148,11 +149,12 @@ func (h *hub) send() {
 			h.queue = h.queue[1:]
 			ps := h.ps
 			h.mu.Unlock()
-			ctx := context.WithoutCancel(context.TODO())
+			// Commands on the store's own connection; they only write (confirmations arrive
+			// in receive), so no request's deadline applies to them.
 			if c.subscribe {
-				_ = ps.Subscribe(ctx, c.channels...)
+				_ = ps.Subscribe(context.Background(), c.channels...)
 			} else {
-				_ = ps.Unsubscribe(ctx, c.channels...)
+				_ = ps.Unsubscribe(context.Background(), c.channels...)
 			}
 		}
 	}
