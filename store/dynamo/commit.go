@@ -1,0 +1,480 @@
+package dynamo
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
+
+	"github.com/serverless-socketio/server/session"
+)
+
+// cast is one broadcast, fanned out to the other sessions after the commit.
+type cast struct {
+	nsp           string
+	rooms, except []string
+	payload       []byte
+}
+
+// plan is what one commit writes, computed from the session item it read.
+type plan struct {
+	old, next *sessionItem
+	at        int64    // the order time of the packets this commit queues
+	self      [][]byte // payloads for the session itself, in order
+	casts     []cast
+	writes    []types.TransactWriteItem // besides the session item, atomic with it
+	after     []types.WriteRequest      // what did not fit in the transaction
+	flushSelf bool
+}
+
+// Commit reads the session item, applies the batch to it in memory, and writes it back
+// conditionally on its version, atomically with this session's own items (queued packets for
+// itself, memberships, connection index) in one TransactWriteItems (a PutItem when only the
+// session item changes). A lost race reads again and retries. Then each broadcast is fanned
+// out: a strongly consistent Query per target room for its members, and one queued item per
+// recipient, written by parallel BatchWriteItems.
+func (s *Store) Commit(ctx context.Context, sid string, b *session.Batch) (*session.Committed, error) {
+	if b.Len() == 0 {
+		return &session.Committed{}, nil
+	}
+	ifExpired := slices.ContainsFunc(b.Ops, func(op session.Op) bool { return op.Kind == session.OpClose && op.IfExpired })
+	for attempt := 1; ; attempt++ {
+		old, err := s.getSession(ctx, sid)
+		if err != nil {
+			return nil, err
+		}
+		now := s.nowMS()
+		if old == nil || old.cl != "" {
+			return nil, session.ErrNotFound
+		}
+		if !live(old.expires, now) {
+			if ifExpired {
+				// Its TTL passed before a sweeper closed it: close it now, so that it leaves the
+				// sweeper index and its rooms, and report it unknown.
+				var x session.Batch
+				x.Close("ping timeout", false)
+				if p, err := s.plan(sid, old, &x, now); err == nil {
+					if err := s.apply(ctx, sid, p); err == nil {
+						s.writeAll(ctx, p.after)
+					}
+				}
+			}
+			return nil, session.ErrNotFound
+		}
+		if ifExpired && !old.expired(now) {
+			return nil, session.ErrAlive
+		}
+		p, err := s.plan(sid, old, b, now)
+		if err != nil {
+			return nil, err
+		}
+		err = s.apply(ctx, sid, p)
+		if conflict(err) && attempt < maxAttempts {
+			if err := backoff(ctx, attempt); err != nil {
+				return nil, unavailable(err)
+			}
+			continue
+		}
+		if conflict(err) {
+			return nil, unavailable(err)
+		}
+		if err != nil {
+			return nil, err
+		}
+		if err := s.writeAll(ctx, p.after); err != nil {
+			return nil, err
+		}
+		flush, err := s.fanout(ctx, sid, p)
+		if err != nil {
+			return nil, err
+		}
+		return &session.Committed{Flush: flush}, nil
+	}
+}
+
+// plan applies the batch to a copy of the session item.
+func (s *Store) plan(sid string, old *sessionItem, b *session.Batch, now int64) (*plan, error) {
+	p := &plan{old: old, next: old.clone(), at: max(now, old.clk+1)}
+	next := p.next
+	next.v = old.v + 1
+	connPut, connDel := map[string]bool{}, map[string]bool{}
+	rewrite := false
+	closeReason := ""
+	usedClock := false
+	for _, op := range b.Ops {
+		if closeReason != "" {
+			break
+		}
+		switch op.Kind {
+		case session.OpConnect:
+			next.sockets[op.Namespace] = &socketItem{id: op.Socket, rooms: []string{op.Socket}}
+			next.cd = 0
+		case session.OpDisconnect:
+			delete(next.sockets, op.Namespace)
+		case session.OpJoin:
+			if so := next.sockets[op.Namespace]; so != nil {
+				if i, found := slices.BinarySearch(so.rooms, op.Room); !found {
+					so.rooms = slices.Insert(so.rooms, i, op.Room)
+				}
+			}
+		case session.OpLeave:
+			if so := next.sockets[op.Namespace]; so != nil {
+				if i, found := slices.BinarySearch(so.rooms, op.Room); found {
+					so.rooms = slices.Delete(so.rooms, i, i+1)
+				}
+			}
+		case session.OpSetData:
+			if so := next.sockets[op.Namespace]; so != nil {
+				so.data = slices.Clone([]byte(op.Data))
+				if so.data == nil {
+					so.data = []byte{}
+				}
+			}
+		case session.OpSend:
+			if len(op.Payload) > MaxPacket {
+				return nil, tooLarge(len(op.Payload))
+			}
+			p.self = append(p.self, op.Payload)
+			usedClock = true
+		case session.OpBroadcast:
+			if len(op.Payload) > MaxPacket {
+				return nil, tooLarge(len(op.Payload))
+			}
+			p.casts = append(p.casts, cast{nsp: op.Namespace, rooms: op.Rooms, except: op.Except, payload: op.Payload})
+			usedClock = true
+			if inAny(next, op.Namespace, op.Rooms) && !inAny(next, op.Namespace, op.Except) {
+				p.self = append(p.self, op.Payload)
+			}
+		case session.OpPong:
+			next.pong, next.ps = now, false
+		case session.OpSetPending:
+			next.pb = nil
+			if len(op.Data) > 0 {
+				next.pb = slices.Clone([]byte(op.Data))
+			}
+		case session.OpProbe:
+			if op.Socket == "" {
+				if next.pr != "" {
+					connDel[next.pr], connPut[next.pr] = true, false
+				}
+				next.pr = ""
+			} else {
+				next.pr = op.Socket
+				connPut[op.Socket], connDel[op.Socket] = true, false
+			}
+		case session.OpUpgrade:
+			if next.pr != "" && next.tr != "websocket" {
+				next.tr, next.cn, next.pr = "websocket", next.pr, ""
+				next.poll, next.pollx = "", 0
+				rewrite = true
+				p.flushSelf = true
+			}
+		case session.OpClose:
+			closeReason = op.Reason
+		default:
+			return nil, fmt.Errorf("dynamo store: unknown operation %d", op.Kind)
+		}
+	}
+	if usedClock {
+		next.clk = p.at
+	}
+	var writes []types.TransactWriteItem
+	var memberOps []types.TransactWriteItem
+	if closeReason != "" {
+		// A tombstone replaces the item; the memberships and connection index go with it, and
+		// nothing more is queued for the session (what was queued is ignored).
+		p.next = &sessionItem{v: old.v + 1, cl: closeReason, ow: closeReason == "transport close",
+			expires: s.ttl(now, s.opt.ClosedTTL), shards: s.opt.Shards}
+		p.self, p.flushSelf = nil, false
+		for r := range old.memberships() {
+			memberOps = append(memberOps, types.TransactWriteItem{Delete: &types.Delete{TableName: s.table(), Key: key(roomPK(r.nsp, r.room), sid)}})
+		}
+		for _, c := range []string{old.cn, old.pr} {
+			if c != "" {
+				writes = append(writes, types.TransactWriteItem{Delete: &types.Delete{TableName: s.table(), Key: key(connPK(c), sessionSK)}})
+			}
+		}
+	} else {
+		next.expires = s.ttl(now, s.opt.SessionTTL)
+		if next.mx-now < (s.opt.MemberTTL - 24*time.Hour).Milliseconds() {
+			rewrite = true
+			next.mx = now + s.opt.MemberTTL.Milliseconds()
+		}
+		orig, final := old.memberships(), next.memberships()
+		for r := range final {
+			if rewrite || !orig[r] {
+				memberOps = append(memberOps, types.TransactWriteItem{Put: s.memberPut(r, sid, next)})
+			}
+		}
+		for r := range orig {
+			if !final[r] {
+				memberOps = append(memberOps, types.TransactWriteItem{Delete: &types.Delete{TableName: s.table(), Key: key(roomPK(r.nsp, r.room), sid)}})
+			}
+		}
+		if rewrite {
+			for _, c := range []string{next.cn, next.pr} {
+				if c != "" {
+					connPut[c] = true
+				}
+			}
+		}
+		for c, put := range connPut {
+			if put {
+				writes = append(writes, types.TransactWriteItem{Put: s.connPut(c, sid, next.mx)})
+			}
+		}
+		for c, del := range connDel {
+			if del {
+				writes = append(writes, types.TransactWriteItem{Delete: &types.Delete{TableName: s.table(), Key: key(connPK(c), sessionSK)}})
+			}
+		}
+		for _, q := range s.queueItems(sid, sid, p.at, p.self, now) {
+			writes = append(writes, types.TransactWriteItem{Put: &types.Put{TableName: s.table(), Item: q}})
+		}
+	}
+	// A transaction holds 100 items: memberships beyond that are written right after it.
+	room := 99 - len(writes)
+	if room < 0 {
+		return nil, fmt.Errorf("dynamo store: a commit of %d items exceeds a transaction", len(writes)+1)
+	}
+	if len(memberOps) > room {
+		for _, w := range memberOps[room:] {
+			if w.Put != nil {
+				p.after = append(p.after, types.WriteRequest{PutRequest: &types.PutRequest{Item: w.Put.Item}})
+			} else {
+				p.after = append(p.after, types.WriteRequest{DeleteRequest: &types.DeleteRequest{Key: w.Delete.Key}})
+			}
+		}
+		memberOps = memberOps[:room]
+	}
+	p.writes = append(writes, memberOps...)
+	return p, nil
+}
+
+func tooLarge(n int) error {
+	return fmt.Errorf("dynamo store: a %d-byte packet exceeds the %d bytes a DynamoDB item can queue", n, MaxPacket)
+}
+
+func inAny(it *sessionItem, nsp string, rooms []string) bool {
+	return slices.ContainsFunc(rooms, func(r string) bool { return it.inRoom(nsp, r) })
+}
+
+func (s *Store) memberPut(r roomRef, sid string, it *sessionItem) *types.Put {
+	item := key(roomPK(r.nsp, r.room), sid)
+	item["ws"] = boolean(it.tr == "websocket")
+	item[attrExpires] = num(it.mx / 1000)
+	return &types.Put{TableName: s.table(), Item: item}
+}
+
+// queueItems packs payloads for one recipient into queued items (one unless they exceed what
+// an item holds), keyed by the sender's order time so that the recipient reads them in order.
+func (s *Store) queueItems(recipient, origin string, at int64, payloads [][]byte, now int64) []map[string]types.AttributeValue {
+	var out []map[string]types.AttributeValue
+	for len(payloads) > 0 {
+		n, size := 0, 0
+		for n < len(payloads) && (n == 0 || size+len(payloads[n]) <= maxItemPayload) {
+			size += len(payloads[n])
+			n++
+		}
+		list := make([]types.AttributeValue, n)
+		for i, pl := range payloads[:n] {
+			list[i] = bin(pl)
+		}
+		item := key(sessionPK(recipient), queueSK(at, origin, len(out)))
+		item["p"] = &types.AttributeValueMemberL{Value: list}
+		item["n"] = num(int64(n))
+		item[attrExpires] = num(s.ttl(now, s.opt.SessionTTL))
+		out = append(out, item)
+		payloads = payloads[n:]
+	}
+	return out
+}
+
+// apply writes the session item conditionally on the version read, with p.writes. A lost race
+// is returned as is (see conflict), any other failure as ErrUnavailable.
+func (s *Store) apply(ctx context.Context, sid string, p *plan) error {
+	put := s.sessionPut(sid, p.old, p.next)
+	if len(p.writes) == 0 {
+		return s.writeOne(ctx, types.TransactWriteItem{Put: put})
+	}
+	return s.transact(ctx, append([]types.TransactWriteItem{{Put: put}}, p.writes...))
+}
+
+// fanout delivers the plan's broadcasts to the other members of their rooms, and returns the
+// WebSocket sessions to push to.
+func (s *Store) fanout(ctx context.Context, sid string, p *plan) ([]string, error) {
+	var flush []string
+	if p.flushSelf || (len(p.self) > 0 && p.next.tr == "websocket") {
+		flush = append(flush, sid)
+	}
+	if len(p.casts) == 0 {
+		return flush, nil
+	}
+	// Every room any broadcast names, as target or exception, read once.
+	members := make(map[roomRef]map[string]bool)
+	for _, c := range p.casts {
+		for _, r := range c.rooms {
+			members[roomRef{c.nsp, r}] = nil
+		}
+		for _, r := range c.except {
+			members[roomRef{c.nsp, r}] = nil
+		}
+	}
+	if err := s.readMembers(ctx, members); err != nil {
+		return nil, err
+	}
+	deliveries := make(map[string][][]byte)
+	ws := make(map[string]bool)
+	for _, c := range p.casts {
+		excluded := make(map[string]bool)
+		for _, r := range c.except {
+			for m := range members[roomRef{c.nsp, r}] {
+				excluded[m] = true
+			}
+		}
+		sent := make(map[string]bool)
+		for _, r := range c.rooms {
+			for m, isWS := range members[roomRef{c.nsp, r}] {
+				if m == sid || excluded[m] || sent[m] {
+					continue
+				}
+				sent[m] = true
+				deliveries[m] = append(deliveries[m], c.payload)
+				ws[m] = isWS
+			}
+		}
+	}
+	now := s.nowMS()
+	var reqs []types.WriteRequest
+	for m, payloads := range deliveries {
+		for _, item := range s.queueItems(m, sid, p.at, payloads, now) {
+			reqs = append(reqs, types.WriteRequest{PutRequest: &types.PutRequest{Item: item}})
+		}
+		if ws[m] {
+			flush = append(flush, m)
+		}
+	}
+	if err := s.writeAll(ctx, reqs); err != nil {
+		return nil, err
+	}
+	return flush, nil
+}
+
+// readMembers fills members with each room's member sessions (true for WebSocket ones), one
+// strongly consistent Query per room, in parallel.
+func (s *Store) readMembers(ctx context.Context, members map[roomRef]map[string]bool) error {
+	var (
+		mu       sync.Mutex
+		firstErr error
+		wg       sync.WaitGroup
+	)
+	sem := make(chan struct{}, s.opt.Parallel)
+	now := s.nowMS()
+	rooms := make([]roomRef, 0, len(members))
+	for r := range members {
+		rooms = append(rooms, r)
+	}
+	for _, r := range rooms {
+		wg.Add(1)
+		sem <- struct{}{}
+		go func() {
+			defer func() { <-sem; wg.Done() }()
+			set := make(map[string]bool)
+			var start map[string]types.AttributeValue
+			for {
+				out, err := s.db.Query(ctx, &dynamodb.QueryInput{
+					TableName: s.table(), ConsistentRead: aws.Bool(true),
+					KeyConditionExpression:    aws.String("pk = :pk"),
+					ExpressionAttributeValues: map[string]types.AttributeValue{":pk": str(roomPK(r.nsp, r.room))},
+					ExclusiveStartKey:         start,
+					ReturnConsumedCapacity:    s.returnCapacity(),
+				})
+				if err != nil {
+					mu.Lock()
+					if firstErr == nil {
+						firstErr = unavailable(err)
+					}
+					mu.Unlock()
+					return
+				}
+				trackOne(s, "Query", out.ConsumedCapacity)
+				for _, item := range out.Items {
+					m, _ := item[attrSK].(*types.AttributeValueMemberS)
+					if m == nil || !live(itemExpires(item), now) {
+						continue
+					}
+					w, _ := item["ws"].(*types.AttributeValueMemberBOOL)
+					set[m.Value] = w != nil && w.Value
+				}
+				if len(out.LastEvaluatedKey) == 0 {
+					break
+				}
+				start = out.LastEvaluatedKey
+			}
+			mu.Lock()
+			members[r] = set
+			mu.Unlock()
+		}()
+	}
+	wg.Wait()
+	return firstErr
+}
+
+// writeAll writes requests with BatchWriteItem, 25 per call, Parallel calls at a time,
+// retrying what DynamoDB leaves unprocessed.
+func (s *Store) writeAll(ctx context.Context, reqs []types.WriteRequest) error {
+	if len(reqs) == 0 {
+		return nil
+	}
+	var (
+		mu       sync.Mutex
+		firstErr error
+		wg       sync.WaitGroup
+	)
+	sem := make(chan struct{}, s.opt.Parallel)
+	for start := 0; start < len(reqs); start += 25 {
+		chunk := reqs[start:min(start+25, len(reqs))]
+		wg.Add(1)
+		sem <- struct{}{}
+		go func() {
+			defer func() { <-sem; wg.Done() }()
+			if err := s.batchWrite(ctx, chunk); err != nil {
+				mu.Lock()
+				if firstErr == nil {
+					firstErr = err
+				}
+				mu.Unlock()
+			}
+		}()
+	}
+	wg.Wait()
+	return firstErr
+}
+
+func (s *Store) batchWrite(ctx context.Context, chunk []types.WriteRequest) error {
+	for attempt := 1; ; attempt++ {
+		out, err := s.db.BatchWriteItem(ctx, &dynamodb.BatchWriteItemInput{
+			RequestItems:           map[string][]types.WriteRequest{s.opt.Table: chunk},
+			ReturnConsumedCapacity: s.returnCapacity(),
+		})
+		if err != nil {
+			return unavailable(err)
+		}
+		s.track("BatchWriteItem", out.ConsumedCapacity...)
+		chunk = out.UnprocessedItems[s.opt.Table]
+		if len(chunk) == 0 {
+			return nil
+		}
+		if attempt >= maxAttempts {
+			return unavailable(fmt.Errorf("%d writes left unprocessed after %d attempts", len(chunk), attempt))
+		}
+		if err := backoff(ctx, attempt+2); err != nil {
+			return unavailable(err)
+		}
+	}
+}

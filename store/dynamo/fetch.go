@@ -1,0 +1,255 @@
+package dynamo
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
+
+	"github.com/serverless-socketio/server/session"
+)
+
+// Fetch reads the session item and its queue with one strongly consistent Query (the session
+// item sorts first), takes up to req.Max payloads in order, and writes only what changed: the
+// taken items are deleted (a partly taken one rewritten), each conditionally on being unchanged,
+// and the session item, conditionally on its version, when the hold, lease or ping changed. An
+// idle fetch of a poll that already holds the session writes nothing: it costs one read.
+func (s *Store) Fetch(ctx context.Context, sid string, req session.FetchRequest) (*session.Fetched, error) {
+	limit := req.Max
+	if limit <= 0 {
+		limit = 1024
+	}
+	transport := req.Transport
+	if transport == "" {
+		transport = "polling"
+	}
+	for attempt := 1; ; attempt++ {
+		f, err := s.fetchOnce(ctx, sid, req, limit, transport)
+		if conflict(err) && attempt < maxAttempts {
+			if err := backoff(ctx, attempt); err != nil {
+				return nil, unavailable(err)
+			}
+			continue
+		}
+		if conflict(err) {
+			return nil, unavailable(err)
+		}
+		return f, err
+	}
+}
+
+func (s *Store) fetchOnce(ctx context.Context, sid string, req session.FetchRequest, limit int, transport string) (*session.Fetched, error) {
+	out, err := s.db.Query(ctx, &dynamodb.QueryInput{
+		TableName: s.table(), ConsistentRead: aws.Bool(true),
+		KeyConditionExpression:    aws.String("pk = :pk"),
+		ExpressionAttributeValues: map[string]types.AttributeValue{":pk": str(sessionPK(sid))},
+		Limit:                     aws.Int32(int32(min(limit, 1<<20) + 1)),
+		ReturnConsumedCapacity:    s.returnCapacity(),
+	})
+	if err != nil {
+		return nil, unavailable(err)
+	}
+	trackOne(s, "Query", out.ConsumedCapacity)
+	now := s.nowMS()
+	if len(out.Items) == 0 || skOf(out.Items[0]) != sessionSK {
+		return nil, session.ErrNotFound
+	}
+	it, err := decodeSession(out.Items[0], s.opt.Shards)
+	if err != nil {
+		return nil, fmt.Errorf("dynamo store: session %s: %w", sid, err)
+	}
+	if !live(it.expires, now) {
+		return nil, session.ErrNotFound
+	}
+	if it.cl != "" {
+		// The noop owed for a close the client asked for goes to the first polling fetch.
+		if it.ow && transport == "polling" {
+			next := *it
+			next.v, next.ow = it.v+1, false
+			if err := s.putSession(ctx, sid, it, &next); err != nil {
+				return nil, err
+			}
+			return nil, &session.ClosedError{Reason: it.cl, Answer: true}
+		}
+		return nil, &session.ClosedError{Reason: it.cl}
+	}
+	if it.expired(now) {
+		return &session.Fetched{Session: it.session(sid), Expired: true}, nil
+	}
+	if transport != it.tr {
+		return nil, session.ErrTransport
+	}
+	if req.Poll != "" && it.poll != "" && it.poll != req.Poll && it.pollx > now {
+		return nil, session.ErrBusy
+	}
+	next := it.clone()
+	next.v = it.v + 1
+	changed := false
+	if it.pr != "" && transport == "polling" {
+		// Take nothing: what is queued goes out over the WebSocket once the upgrade completes.
+		if req.Poll != "" && it.poll == req.Poll {
+			next.poll, next.pollx = "", 0
+			if err := s.putSession(ctx, sid, it, next); err != nil {
+				return nil, err
+			}
+		}
+		return &session.Fetched{Session: next.session(sid), Upgrading: true}, nil
+	}
+
+	f := &session.Fetched{More: len(out.LastEvaluatedKey) > 0}
+	var writes []types.TransactWriteItem
+	for _, q := range out.Items[1:] {
+		if !live(itemExpires(q), now) {
+			continue
+		}
+		payloads := payloadsOf(q)
+		left := limit - len(f.Payloads)
+		if left == 0 {
+			f.More = true
+			break
+		}
+		cond := &types.AttributeValueMemberN{Value: fmt.Sprint(len(payloads))}
+		if len(payloads) <= left {
+			f.Payloads = append(f.Payloads, payloads...)
+			writes = append(writes, types.TransactWriteItem{Delete: &types.Delete{
+				TableName: s.table(), Key: key(sessionPK(sid), skOf(q)),
+				ConditionExpression:       aws.String("n = :n"),
+				ExpressionAttributeValues: map[string]types.AttributeValue{":n": cond},
+			}})
+			continue
+		}
+		f.Payloads = append(f.Payloads, payloads[:left]...)
+		rest := make(map[string]types.AttributeValue, len(q))
+		for k, v := range q {
+			rest[k] = v
+		}
+		list := make([]types.AttributeValue, 0, len(payloads)-left)
+		for _, pl := range payloads[left:] {
+			list = append(list, bin(pl))
+		}
+		rest["p"] = &types.AttributeValueMemberL{Value: list}
+		rest["n"] = num(int64(len(list)))
+		writes = append(writes, types.TransactWriteItem{Put: &types.Put{
+			TableName: s.table(), Item: rest,
+			ConditionExpression:       aws.String("n = :n"),
+			ExpressionAttributeValues: map[string]types.AttributeValue{":n": cond},
+		}})
+		f.More = true
+		break
+	}
+	f.Pinged = req.Ping && !it.ps && now >= it.pong+it.pi
+	if f.Pinged {
+		next.ps = true
+		changed = true
+	}
+	// A held GET keeps its hold while it has nothing; a flush keeps its lease while it has
+	// something.
+	var keep bool
+	if req.Lease {
+		keep = len(f.Payloads) > 0 || f.Pinged
+	} else {
+		keep = len(f.Payloads) == 0 && !f.Pinged
+	}
+	if req.Poll != "" {
+		hold := req.Hold.Milliseconds()
+		switch {
+		case keep && hold > 0:
+			// Renew only when half the hold is gone: an idle held poll then writes nothing.
+			if it.poll != req.Poll || it.pollx < now+hold/2 {
+				next.poll, next.pollx = req.Poll, now+hold
+				changed = true
+			}
+		case it.poll == req.Poll:
+			next.poll, next.pollx = "", 0
+			changed = true
+		}
+	}
+	if !changed {
+		next = it
+	}
+	f.Session = next.session(sid)
+	switch {
+	case changed && len(writes) == 0:
+		err = s.putSession(ctx, sid, it, next)
+	case changed:
+		next.expires = s.ttl(now, s.opt.SessionTTL)
+		err = s.transact(ctx, append([]types.TransactWriteItem{{Put: s.sessionPut(sid, it, next)}}, writes...))
+	case len(writes) == 1:
+		err = s.writeOne(ctx, writes[0])
+	case len(writes) > 1:
+		err = s.transact(ctx, writes)
+	}
+	if err != nil {
+		return nil, err
+	}
+	return f, nil
+}
+
+func skOf(m map[string]types.AttributeValue) string {
+	if v, ok := m[attrSK].(*types.AttributeValueMemberS); ok {
+		return v.Value
+	}
+	return ""
+}
+
+func payloadsOf(m map[string]types.AttributeValue) [][]byte {
+	l, _ := m["p"].(*types.AttributeValueMemberL)
+	if l == nil {
+		return nil
+	}
+	out := make([][]byte, 0, len(l.Value))
+	for _, v := range l.Value {
+		if b, ok := v.(*types.AttributeValueMemberB); ok {
+			out = append(out, b.Value)
+		}
+	}
+	return out
+}
+
+func (s *Store) sessionPut(sid string, old, next *sessionItem) *types.Put {
+	return &types.Put{
+		TableName: s.table(), Item: next.encode(sid),
+		ConditionExpression:       aws.String("v = :v"),
+		ExpressionAttributeValues: map[string]types.AttributeValue{":v": num(old.v)},
+	}
+}
+
+// putSession writes next over old, conditionally on old's version (a lost race is returned as
+// is, for the caller to retry).
+func (s *Store) putSession(ctx context.Context, sid string, old, next *sessionItem) error {
+	if next.cl == "" {
+		next.expires = s.ttl(s.nowMS(), s.opt.SessionTTL)
+	}
+	return s.writeOne(ctx, types.TransactWriteItem{Put: s.sessionPut(sid, old, next)})
+}
+
+// writeOne performs one conditional write outside a transaction (half the cost of one inside).
+func (s *Store) writeOne(ctx context.Context, w types.TransactWriteItem) error {
+	var err error
+	switch {
+	case w.Put != nil:
+		var out *dynamodb.PutItemOutput
+		out, err = s.db.PutItem(ctx, &dynamodb.PutItemInput{
+			TableName: w.Put.TableName, Item: w.Put.Item, ConditionExpression: w.Put.ConditionExpression,
+			ExpressionAttributeValues: w.Put.ExpressionAttributeValues, ReturnConsumedCapacity: s.returnCapacity(),
+		})
+		if err == nil {
+			trackOne(s, "PutItem", out.ConsumedCapacity)
+		}
+	case w.Delete != nil:
+		var out *dynamodb.DeleteItemOutput
+		out, err = s.db.DeleteItem(ctx, &dynamodb.DeleteItemInput{
+			TableName: w.Delete.TableName, Key: w.Delete.Key, ConditionExpression: w.Delete.ConditionExpression,
+			ExpressionAttributeValues: w.Delete.ExpressionAttributeValues, ReturnConsumedCapacity: s.returnCapacity(),
+		})
+		if err == nil {
+			trackOne(s, "DeleteItem", out.ConsumedCapacity)
+		}
+	}
+	if err != nil && !conflict(err) {
+		return unavailable(err)
+	}
+	return err
+}
