@@ -34,23 +34,23 @@ const (
 
 // sessionItem is the session item, decoded. Times are Unix milliseconds.
 type sessionItem struct {
-	v        int64 // version: every write of the item is conditional on it and bumps it
-	pi, pt   int64
-	pong     int64
-	ps       bool
-	cd       int64 // namespace-connect deadline, 0 once a namespace connected
-	tr       string
-	cn, pr   string
-	pb       []byte // pending packet, nil when none
-	poll     string // held GET or flush lease token
-	pollx    int64  // its expiry
-	cl       string // closed with this reason (the item is then a tombstone)
-	ow       bool   // a noop is owed to the first polling fetch after a client close
-	clk      int64  // the last order-key time this session used
-	mx       int64  // when its membership items expire
-	sockets  map[string]*socketItem
-	expires  int64 // Unix seconds (TTL)
-	shards   int
+	v       int64 // version: every write of the item is conditional on it and bumps it
+	pi, pt  int64
+	pong    int64
+	ps      bool
+	cd      int64 // namespace-connect deadline, 0 once a namespace connected
+	tr      string
+	cn, pr  string
+	pb      []byte // pending packet, nil when none
+	poll    string // held GET or flush lease token
+	pollx   int64  // its expiry
+	cl      string // closed with this reason (the item is then a tombstone)
+	ow      bool   // a noop is owed to the first polling fetch after a client close
+	clk     int64  // the last order-key time this session used
+	mx      int64  // when its membership items expire
+	sockets map[string]*socketItem
+	expires int64 // Unix seconds (TTL)
+	shards  int
 }
 
 type socketItem struct {
@@ -167,7 +167,9 @@ func (it *sessionItem) inRoom(nsp, room string) bool {
 type roomRef struct{ nsp, room string }
 
 func str(s string) types.AttributeValue { return &types.AttributeValueMemberS{Value: s} }
-func num(n int64) types.AttributeValue  { return &types.AttributeValueMemberN{Value: strconv.FormatInt(n, 10)} }
+func num(n int64) types.AttributeValue {
+	return &types.AttributeValueMemberN{Value: strconv.FormatInt(n, 10)}
+}
 func boolean(b bool) types.AttributeValue {
 	return &types.AttributeValueMemberBOOL{Value: b}
 }
