@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/serverless-socketio/server/handler"
+	"github.com/serverless-socketio/server/store/dynamo"
 )
 
 // The environment variables the function reads. template.yaml sets them; deploy's test checks
@@ -27,6 +28,7 @@ const (
 	EnvConnectTimeout   = "SIO_CONNECT_TIMEOUT"           // Go duration; default 45s
 	EnvLambdaEndpoint   = "SIO_LAMBDA_ENDPOINT"           // optional: the Lambda API, for tests
 	EnvSweepPassEvery   = "SIO_SWEEP_PASS"                // Go duration between sweeper passes; default 10s
+	EnvPollBackoff      = "SIO_POLL_BACKOFF"              // Go duration; default 1s: longest wait between reads of a held poll's queue (DynamoDB)
 	envFunctionName     = "AWS_LAMBDA_FUNCTION_NAME"      // set by Lambda
 	envRegion           = "AWS_REGION"                    // set by Lambda
 	envAccessKeyID      = "AWS_ACCESS_KEY_ID"             // set by Lambda
@@ -42,7 +44,7 @@ const (
 var EnvNames = []string{
 	EnvStore, EnvRedisURL, EnvDynamoTable, EnvDynamoEndpoint, EnvAPIGWEndpoint, EnvPingInterval,
 	EnvPingTimeout, EnvWSPingInterval, EnvPollHold, EnvCORSOrigins, EnvMaxPayload, EnvConnectTimeout,
-	EnvLambdaEndpoint, EnvSweepPassEvery,
+	EnvLambdaEndpoint, EnvSweepPassEvery, EnvPollBackoff,
 }
 
 // Config is the function's configuration.
@@ -61,6 +63,7 @@ type Config struct {
 	PollHold       time.Duration
 	ConnectTimeout time.Duration
 	SweepPass      time.Duration
+	PollBackoff    time.Duration
 	MaxPayload     int64
 	CORSOrigins    []string
 }
@@ -96,6 +99,7 @@ func FromEnv(getenv func(string) string) (Config, error) {
 		PollHold:       dur(EnvPollHold, 25*time.Second),
 		ConnectTimeout: dur(EnvConnectTimeout, 45*time.Second),
 		SweepPass:      dur(EnvSweepPassEvery, defaultSweepPass),
+		PollBackoff:    dur(EnvPollBackoff, time.Second),
 		MaxPayload:     defaultMaxPayload,
 	}
 	if v := getenv(EnvMaxPayload); v != "" {
@@ -120,7 +124,13 @@ func FromEnv(getenv func(string) string) (Config, error) {
 			errs = append(errs, fmt.Errorf("%s=redis needs %s", EnvStore, EnvRedisURL))
 		}
 	case "dynamodb":
-		errs = append(errs, fmt.Errorf("%s=dynamodb: the DynamoDB store is not available yet; use redis", EnvStore))
+		if c.DynamoTable == "" {
+			errs = append(errs, fmt.Errorf("%s=dynamodb needs %s", EnvStore, EnvDynamoTable))
+		}
+		if c.MaxPayload > dynamo.MaxPacket {
+			// A queued packet is one item (at most 400 KB): announce what the store can queue.
+			c.MaxPayload = dynamo.MaxPacket
+		}
 	case "":
 		errs = append(errs, fmt.Errorf("%s is not set: want redis or dynamodb", EnvStore))
 	default:

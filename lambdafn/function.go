@@ -19,6 +19,7 @@ import (
 	"github.com/serverless-socketio/server/apigw"
 	"github.com/serverless-socketio/server/handler"
 	"github.com/serverless-socketio/server/session"
+	"github.com/serverless-socketio/server/store/dynamo"
 	"github.com/serverless-socketio/server/store/redis"
 )
 
@@ -43,6 +44,7 @@ type openEvent struct {
 // It is called once per sandbox (Lambda's init phase).
 func New(ctx context.Context, cfg Config, app handler.App, log *slog.Logger) (*Function, error) {
 	f := &Function{cfg: cfg, log: log}
+	creds := aws.CredentialsProviderFunc(envCredentials)
 	var store session.Store
 	switch cfg.Store {
 	case "redis":
@@ -54,10 +56,17 @@ func New(ctx context.Context, cfg Config, app handler.App, log *slog.Logger) (*F
 		rs := redis.New(rdb, redis.Options{SessionTTL: max(2*time.Minute, 2*(max(cfg.PingInterval, cfg.WSPingInterval)+cfg.PingTimeout))})
 		f.closers = append(f.closers, func() { rs.Close(); rdb.Close() })
 		store = rs
+	case "dynamodb":
+		ds, err := dynamo.New(dynamo.NewClient(cfg.Region, cfg.DynamoEndpoint, creds), dynamo.Options{
+			Table: cfg.DynamoTable, SessionTTL: max(2*time.Minute, 2*(max(cfg.PingInterval, cfg.WSPingInterval)+cfg.PingTimeout)),
+		})
+		if err != nil {
+			return nil, fmt.Errorf("lambdafn: %w", err)
+		}
+		store = ds
 	default:
 		return nil, fmt.Errorf("lambdafn: store %q is not available", cfg.Store)
 	}
-	creds := aws.CredentialsProviderFunc(envCredentials)
 	var sender handler.Sender
 	if cfg.APIGWEndpoint != "" {
 		f.sender = apigw.NewSender(apigatewaymanagementapi.New(apigatewaymanagementapi.Options{
@@ -69,6 +78,7 @@ func New(ctx context.Context, cfg Config, app handler.App, log *slog.Logger) (*F
 		Store: store, App: app, Sender: sender, Logger: log,
 		PingInterval: cfg.PingInterval, PingTimeout: cfg.PingTimeout, WSPingInterval: cfg.WSPingInterval,
 		MaxPayload: cfg.MaxPayload, PollHold: cfg.PollHold, ConnectTimeout: cfg.ConnectTimeout,
+		PollBackoff: cfg.PollBackoff,
 		// API Gateway cannot share a domain between the HTTP and the WebSocket API, so polling
 		// clients are never offered an upgrade.
 		Upgrades: []string{},

@@ -1,11 +1,18 @@
 // Command local runs the server on one address with nothing to install: long-polling at
 // /socket.io/, the chat consumer on /chat, and state in an embedded Redis (miniredis) unless
-// -redis names a real one. Several processes on the same Redis serve the same sessions.
+// -redis names a real one or -dynamodb a DynamoDB endpoint. Several processes on the same Redis
+// or table serve the same sessions.
 //
 // Every flag has an environment variable; the flag wins when both are set:
 //
 //	-addr           SIO_ADDR            listen address (default 127.0.0.1:8080)
 //	-redis          SIO_REDIS_URL       redis://host:port/db; empty: embedded in-process Redis
+//	-dynamodb       SIO_DYNAMODB_ENDPOINT  DynamoDB endpoint (DynamoDB Local: http://127.0.0.1:8000):
+//	                                    the store is then that table, created if missing; a -redis
+//	                                    given too only relays WebSocket frames between processes
+//	-table          SIO_DYNAMODB_TABLE  the table's name (default socketio)
+//	-poll-backoff   SIO_POLL_BACKOFF    with DynamoDB, the longest wait between two reads of a
+//	                                    held poll's queue (default 1s; see the README's costs)
 //	-ping-interval  SIO_PING_INTERVAL   heartbeat interval (default 25s)
 //	-ping-timeout   SIO_PING_TIMEOUT    heartbeat timeout (default 20s)
 //	-poll-hold      SIO_POLL_HOLD       longest a GET is held (default 25s, at most 28s)
@@ -24,6 +31,7 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	_ "embed"
 	"errors"
@@ -40,6 +48,7 @@ import (
 	"time"
 
 	"github.com/alicebob/miniredis/v2"
+	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/go-chi/chi/v5"
 	goredis "github.com/redis/go-redis/v9"
 
@@ -47,7 +56,9 @@ import (
 	"github.com/serverless-socketio/server/consumers/conformance"
 	"github.com/serverless-socketio/server/handler"
 	"github.com/serverless-socketio/server/localgw"
+	"github.com/serverless-socketio/server/session"
 	"github.com/serverless-socketio/server/sio"
+	"github.com/serverless-socketio/server/store/dynamo"
 	"github.com/serverless-socketio/server/store/redis"
 )
 
@@ -62,6 +73,9 @@ const clientCDN = "https://cdn.socket.io/4.8.1/socket.io.min.js"
 type config struct {
 	addr           string
 	redisURL       string
+	dynamoURL      string
+	table          string
+	pollBackoff    time.Duration
 	pingInterval   time.Duration
 	pingTimeout    time.Duration
 	pollHold       time.Duration
@@ -108,6 +122,9 @@ func parseConfig(args []string, getenv func(string) string) (config, error) {
 	conformance, _ := strconv.ParseBool(env("SIO_CONFORMANCE", "false"))
 	fs.StringVar(&c.addr, "addr", env("SIO_ADDR", "127.0.0.1:8080"), "listen address")
 	fs.StringVar(&c.redisURL, "redis", env("SIO_REDIS_URL", ""), "Redis URL (redis://host:port/db); empty: an embedded in-process Redis")
+	fs.StringVar(&c.dynamoURL, "dynamodb", env("SIO_DYNAMODB_ENDPOINT", ""), "DynamoDB endpoint (http://host:port): store sessions in -table there, created if missing")
+	fs.StringVar(&c.table, "table", env("SIO_DYNAMODB_TABLE", "socketio"), "DynamoDB table name, with -dynamodb")
+	fs.DurationVar(&c.pollBackoff, "poll-backoff", dur("SIO_POLL_BACKOFF", "1s"), "with -dynamodb, the longest wait between two reads of a held poll's queue")
 	fs.DurationVar(&c.pingInterval, "ping-interval", dur("SIO_PING_INTERVAL", "25s"), "heartbeat ping interval")
 	fs.DurationVar(&c.pingTimeout, "ping-timeout", dur("SIO_PING_TIMEOUT", "20s"), "heartbeat ping timeout")
 	fs.DurationVar(&c.pollHold, "poll-hold", dur("SIO_POLL_HOLD", "25s"), "longest a long-poll GET is held (at most 28s)")
@@ -127,17 +144,47 @@ func parseConfig(args []string, getenv func(string) string) (config, error) {
 		c.pingInterval, c.pingTimeout, c.maxPayload = 300*time.Millisecond, 200*time.Millisecond, 1_000_000
 		c.sweep, c.connectTimeout = 10*time.Millisecond, time.Second
 	}
+	if c.dynamoURL != "" && c.maxPayload > dynamo.MaxPacket {
+		// A queued packet is one DynamoDB item (at most 400 KB).
+		c.maxPayload = dynamo.MaxPacket
+	}
 	return c, nil
 }
 
 func run(ctx context.Context, cfg config, log *slog.Logger) error {
-	rdb, closeRedis, err := openRedis(ctx, cfg.redisURL, log)
+	var rdb goredis.UniversalClient
+	if cfg.dynamoURL == "" || cfg.redisURL != "" {
+		var closeRedis func()
+		var err error
+		rdb, closeRedis, err = openRedis(ctx, cfg.redisURL, log)
+		if err != nil {
+			return err
+		}
+		defer closeRedis()
+	}
+	sessionTTL := max(2*time.Minute, 2*(cfg.pingInterval+cfg.pingTimeout))
+	// newStore returns the store for one engine; each engine has its own keys (or table): its
+	// sweeper must only see its own sessions.
+	newStore := func(name string) (session.Store, func(), error) {
+		if cfg.dynamoURL != "" {
+			table := cfg.table
+			if name != "" {
+				table += "-" + name
+			}
+			return openDynamo(ctx, cfg.dynamoURL, table, sessionTTL)
+		}
+		prefix := "sio"
+		if name != "" {
+			prefix += "-" + name
+		}
+		s := redis.New(rdb, redis.Options{Prefix: prefix, SessionTTL: sessionTTL})
+		return s, func() { s.Close() }, nil
+	}
+	store, closeStore, err := newStore("")
 	if err != nil {
 		return err
 	}
-	defer closeRedis()
-	store := redis.New(rdb, redis.Options{SessionTTL: max(2*time.Minute, 2*(cfg.pingInterval+cfg.pingTimeout))})
-	defer store.Close()
+	defer closeStore()
 
 	router := sio.NewRouter(log)
 	if err := router.Register(chat.Consumer{}); err != nil {
@@ -159,12 +206,12 @@ func run(ctx context.Context, cfg config, log *slog.Logger) error {
 	var engines []*handler.Engine
 	var gateways []*localgw.Gateway
 	// Each engine has its own key prefix: its sweeper must only see its own sessions.
-	mount := func(path string, app handler.App, connectTimeout time.Duration, store *redis.Store) error {
+	mount := func(path string, app handler.App, connectTimeout time.Duration, store session.Store) error {
 		gw := localgw.New(localgw.Options{Redis: relay, MaxFrame: cfg.maxPayload, Logger: log})
 		eng, err := handler.New(handler.Config{
 			Store: store, App: app, Sender: gw, PingInterval: cfg.pingInterval, PingTimeout: cfg.pingTimeout,
 			MaxPayload: cfg.maxPayload, PollHold: cfg.pollHold, ConnectTimeout: connectTimeout,
-			Logger: log, Shutdown: shutdown,
+			PollBackoff: cfg.pollBackoff, Logger: log, Shutdown: shutdown,
 		})
 		if err != nil {
 			return err
@@ -200,8 +247,11 @@ func run(ctx context.Context, cfg config, log *slog.Logger) error {
 		http.ServeFile(w, req, cfg.clientJS)
 	})
 	if cfg.conformance {
-		echoStore := redis.New(rdb, redis.Options{Prefix: "sio-echo", SessionTTL: time.Minute})
-		defer echoStore.Close()
+		echoStore, closeEcho, err := newStore("echo")
+		if err != nil {
+			return err
+		}
+		defer closeEcho()
 		if err := mount("/engine.io/", handler.Echo{}, 0, echoStore); err != nil {
 			return err
 		}
@@ -225,7 +275,7 @@ func run(ctx context.Context, cfg config, log *slog.Logger) error {
 
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
-	log.Info("listening", "addr", "http://"+ln.Addr().String(), "store", storeName(cfg.redisURL), "conformance", cfg.conformance)
+	log.Info("listening", "addr", "http://"+ln.Addr().String(), "store", storeName(cfg), "conformance", cfg.conformance)
 	select {
 	case err := <-errc:
 		return err
@@ -241,11 +291,40 @@ func run(ctx context.Context, cfg config, log *slog.Logger) error {
 	return nil
 }
 
-func storeName(url string) string {
-	if url == "" {
+func storeName(cfg config) string {
+	switch {
+	case cfg.dynamoURL != "":
+		return "dynamodb " + cfg.dynamoURL + " table " + cfg.table
+	case cfg.redisURL == "":
 		return "embedded redis"
 	}
 	return "redis"
+}
+
+// openDynamo returns the DynamoDB store on table at endpoint, creating the table if it is
+// missing. Credentials come from AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY when set (DynamoDB
+// Local accepts any), the region from AWS_REGION (default us-east-1).
+func openDynamo(ctx context.Context, endpoint, table string, sessionTTL time.Duration) (session.Store, func(), error) {
+	region := cmp.Or(os.Getenv("AWS_REGION"), "us-east-1")
+	creds := aws.CredentialsProviderFunc(func(context.Context) (aws.Credentials, error) {
+		return aws.Credentials{
+			AccessKeyID:     cmp.Or(os.Getenv("AWS_ACCESS_KEY_ID"), "local"),
+			SecretAccessKey: cmp.Or(os.Getenv("AWS_SECRET_ACCESS_KEY"), "local"),
+			SessionToken:    os.Getenv("AWS_SESSION_TOKEN"),
+			Source:          "environment",
+		}, nil
+	})
+	db := dynamo.NewClient(region, endpoint, creds)
+	createCtx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	if err := dynamo.CreateTable(createCtx, db, table); err != nil {
+		return nil, nil, fmt.Errorf("dynamodb at %s: %w", endpoint, err)
+	}
+	s, err := dynamo.New(db, dynamo.Options{Table: table, SessionTTL: sessionTTL})
+	if err != nil {
+		return nil, nil, err
+	}
+	return s, func() {}, nil
 }
 
 // openRedis connects to url, or starts an embedded in-process Redis when url is empty.
