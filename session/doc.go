@@ -6,22 +6,27 @@
 // a long-poll GET), runs the application's hooks against the loaded [State] while they record
 // effects into a [Batch], and hands the batch to [Store.Commit], which applies it atomically.
 //
-// # Delivery model: fan-out on read
+// # Delivery guarantees
 //
-// A packet for one session (a CONNECT answer, an ack, [Batch.Send]) is appended to that
-// session's own log. A packet for a room ([Batch.Broadcast]) is appended once to the room's log,
-// whatever the room's size, and each member reads it from there on its next fetch. Every entry
-// carries an ID from one store-wide monotonic sequence, so a reader merging its session log and
-// its rooms' logs sees every sender's packets in the order they were committed, and an entry
-// written to several rooms (same ID) is delivered once. A socket reads a room's entries newer
-// than both its cursor and the moment it joined; a room it left stays readable up to the moment
-// it left, so nothing emitted while it was a member is lost.
+// Whatever the backend: a broadcast reaches every socket that is in one of its rooms (and in none
+// of its exceptions) when it commits, once even if the socket is in several of the rooms; each
+// recipient receives each sender's packets in the order the sender committed them; a socket that
+// leaves a room (or disconnects) still receives what was sent there before; nothing a commit
+// acknowledged is lost. The two stores reach this differently.
 //
-// Why not a queue per member: a broadcast to a 10,000-member room would be 10,000 writes (on
-// DynamoDB, 10,000 write units per message) and one long script blocking Redis; with room logs it
-// is one write, and the readers, who poll anyway, do the work. The price is that a fetch reads one
-// log per room the session is in, and that logs are kept for a retention window (longer than any
-// live session can go without reading) instead of being deleted on read.
+// Redis (store/redis): fan-out on read. A packet for one session (a CONNECT answer, an ack,
+// [Batch.Send]) is appended to that session's own log. A packet for a room ([Batch.Broadcast])
+// is appended once to the room's log, whatever the room's size, and each member reads it from
+// there on its next fetch. Every entry carries an ID from one store-wide monotonic sequence, so a
+// reader merging its session log and its rooms' logs sees every sender's packets in commit order,
+// and an entry written to several rooms (same ID) is delivered once. A socket reads a room's
+// entries newer than both its cursor and the moment it joined; a room it left stays readable up to
+// the moment it left. A broadcast to a 10,000-member room is one write; the price is that a fetch
+// reads one log per room, inside one atomic script.
+//
+// DynamoDB (store/dynamo): fan-out on write, to a queue per session, because DynamoDB has neither
+// a cheap store-wide sequence nor an atomic read across partitions; its package documentation
+// gives the measurements behind that choice.
 //
 // # Concurrency
 //
