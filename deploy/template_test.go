@@ -37,6 +37,7 @@ const (
 	webSocketAPI    = "WebSocketApi"
 	httpAPI         = "HttpApi"
 	sessionTable    = "SessionTable"
+	dueIndex        = "due" // the table's one global secondary index
 )
 
 // The environment contract. cmd/lambda reads lambdafn.EnvNames; the template must set exactly
@@ -61,14 +62,23 @@ var envSources = map[string]string{
 	lambdafn.EnvMaxPayload:     "Ref MaxPayload",
 	lambdafn.EnvConnectTimeout: "Ref ConnectTimeout",
 	lambdafn.EnvSweepPassEvery: "Ref SweepPass",
+	lambdafn.EnvPollBackoff:    "Ref PollBackoff",
 }
 
-// The DynamoDB actions a store may use, on the table only.
+// The DynamoDB actions a store may use on the table. A transaction (TransactWriteItems,
+// TransactGetItems) is no IAM action of its own: DynamoDB authorizes each item in it as PutItem,
+// UpdateItem, DeleteItem, GetItem or ConditionCheckItem.
 var dynamoActions = []string{
 	"dynamodb:BatchGetItem", "dynamodb:BatchWriteItem", "dynamodb:ConditionCheckItem",
 	"dynamodb:DeleteItem", "dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:Query",
 	"dynamodb:UpdateItem",
 }
+
+// The DynamoDB actions on the due index (sessions past their deadline, WebSocket pings due).
+var dynamoIndexActions = []string{"dynamodb:Query"}
+
+// The index's ARN, as the policy writes it.
+const dueIndexARN = "${" + sessionTable + ".Arn}/index/" + dueIndex
 
 // Every action the functions' roles may grant.
 var allowedActions = append([]string{
@@ -105,6 +115,7 @@ var checks = []check{
 	{"websocket routes reach the function", checkWebSocket},
 	{"http api routes reach the function", checkHTTPAPI},
 	{"environment is lambdafn's", checkEnvironment},
+	{"store defaults to dynamodb", checkStore},
 	{"session table", checkTable},
 	{"manage connections on this api only", checkManageConnections},
 	{"least privilege", checkLeastPrivilege},
@@ -240,13 +251,31 @@ var mutations = []mutation{
 	{check: "environment is lambdafn's", want: "envSources lists SIO_SWEEP_PASS", envNames: func(n []string) []string {
 		return slices.DeleteFunc(n, func(s string) bool { return s == lambdafn.EnvSweepPassEvery })
 	}},
+	{check: "environment is lambdafn's", old: "        SIO_POLL_BACKOFF: !Ref PollBackoff\n", new: "", want: "SIO_POLL_BACKOFF missing"},
+	{check: "environment is lambdafn's", old: "        SIO_DYNAMODB_TABLE: !Ref SessionTable", new: "        SIO_DYNAMODB_TABLE: !Ref StageName", want: "SIO_DYNAMODB_TABLE is \"Ref StageName\""},
+	{check: "environment is lambdafn's", old: "        SIO_DYNAMODB_TABLE: !Ref SessionTable", new: "        SIO_DYNAMODB_TABLE: !GetAtt SessionTable.Arn", want: "SIO_DYNAMODB_TABLE is \"Fn::GetAtt SessionTable.Arn\""},
 	{check: "environment is lambdafn's", old: "      Timeout: 65\n", new: "      Timeout: 65\n      Environment:\n        Variables:\n          SIO_STORE: dynamodb\n", want: "SweeperFunction: SIO_STORE"},
+	// store backend
+	{check: "store defaults to dynamodb", old: "    Default: dynamodb\n    AllowedValues: [dynamodb, redis]", new: "    Default: redis\n    AllowedValues: [dynamodb, redis]", want: "StoreBackend default \"redis\""},
+	{check: "store defaults to dynamodb", old: "    AllowedValues: [dynamodb, redis]", new: "    AllowedValues: [dynamodb]", want: "StoreBackend AllowedValues"},
+	{check: "store defaults to dynamodb", old: "  SessionTable:\n    Type: AWS::DynamoDB::Table\n", new: "  SessionTable:\n    Type: AWS::DynamoDB::Table\n    Condition: UseVpc\n", want: "Condition UseVpc"},
+	{check: "store defaults to dynamodb", old: "  SessionTable:\n    Type: AWS::DynamoDB::Table\n", new: "  SessionTableX:\n    Type: AWS::DynamoDB::Table\n", want: "resource SessionTable missing"},
 	// table
 	{check: "session table", old: "AttributeName: expires", new: "AttributeName: ttl", want: "TTL attribute"},
 	{check: "session table", old: "        Enabled: true", new: "        Enabled: false", want: "TTL"},
 	{check: "session table", old: "BillingMode: PAY_PER_REQUEST", new: "BillingMode: PROVISIONED", want: "BillingMode"},
-	{check: "session table", old: "          KeyType: RANGE", new: "          KeyType: HASH", want: "key schema"},
+	{check: "session table", old: "        - AttributeName: sk\n          KeyType: RANGE", new: "        - AttributeName: sk\n          KeyType: HASH", want: "key schema"},
 	{check: "session table", old: "        - AttributeName: sk\n          AttributeType: S", new: "        - AttributeName: sk\n          AttributeType: N", want: "attribute definitions"},
+	{check: "session table", old: "        - AttributeName: due\n          AttributeType: N", new: "        - AttributeName: due\n          AttributeType: S", want: "attribute definitions"},
+	{check: "session table", old: "        - AttributeName: dp\n          AttributeType: S\n", new: "", want: "attribute definitions"},
+	{check: "session table", old: "        - IndexName: due\n", new: "        - IndexName: deadline\n", want: "global secondary indexes [deadline]"},
+	{check: "session table", old: "            - AttributeName: due\n              KeyType: RANGE", new: "            - AttributeName: sk\n              KeyType: RANGE", want: "index due key schema"},
+	{check: "session table", old: "            - AttributeName: dp\n              KeyType: HASH", new: "            - AttributeName: pk\n              KeyType: HASH", want: "index due key schema"},
+	{check: "session table", old: "            ProjectionType: INCLUDE\n            NonKeyAttributes: [dl, pd]", new: "            ProjectionType: ALL", want: "index due projection ALL"},
+	{check: "session table", old: "            NonKeyAttributes: [dl, pd]", new: "            NonKeyAttributes: [dl]", want: "index due projects [dl]"},
+	{check: "session table", old: "            NonKeyAttributes: [dl, pd]", new: "            NonKeyAttributes: [dl, pd, rooms]", want: "index due projects [dl pd rooms]"},
+	{check: "session table", old: "            NonKeyAttributes: [dl, pd]\n", new: "            NonKeyAttributes: [dl, pd]\n        - IndexName: other\n          KeySchema:\n            - AttributeName: dp\n              KeyType: HASH\n          Projection:\n            ProjectionType: KEYS_ONLY\n", want: "global secondary indexes [due other]"},
+	{check: "session table", old: "      GlobalSecondaryIndexes:\n", new: "      LocalSecondaryIndexes:\n        - IndexName: lsi\n          KeySchema:\n            - AttributeName: pk\n              KeyType: HASH\n            - AttributeName: due\n              KeyType: RANGE\n          Projection:\n            ProjectionType: KEYS_ONLY\n      GlobalSecondaryIndexes:\n", want: "local secondary indexes"},
 	{check: "session table", old: "      TimeToLiveSpecification:\n        AttributeName: expires\n        Enabled: true\n", new: "", want: "no TimeToLiveSpecification"},
 	// ManageConnections
 	{check: "manage connections on this api only", old: "${WebSocketApi}/${StageName}/POST/@connections/*", new: "*/${StageName}/POST/@connections/*", want: "not this API's connections"},
@@ -260,6 +289,11 @@ var mutations = []mutation{
 	{check: "least privilege", old: "              - dynamodb:BatchWriteItem\n", new: "", want: "dynamodb:BatchWriteItem"},
 	{check: "least privilege", old: "            Resource: !GetAtt SessionTable.Arn", new: "            Resource: \"*\"", want: "Resource *"},
 	{check: "least privilege", old: "            Resource: !GetAtt SessionTable.Arn", new: "            Resource: !Sub \"${SessionTable.Arn}/index/*\"", want: "DynamoDB access on"},
+	{check: "least privilege", old: "            Resource: !Sub \"${SessionTable.Arn}/index/due\"", new: "            Resource: !Sub \"${SessionTable.Arn}/index/*\"", want: "DynamoDB access on"},
+	{check: "least privilege", old: "            Resource: !Sub \"${SessionTable.Arn}/index/due\"", new: "            Resource: !GetAtt SessionTable.Arn", want: "DynamoDB actions on index due []"},
+	{check: "least privilege", old: "            Action: dynamodb:Query\n", new: "            Action: [dynamodb:Query, dynamodb:Scan]\n", want: "dynamodb:Scan"},
+	{check: "least privilege", old: "            Action: dynamodb:Query\n", new: "            Action: [dynamodb:Query, dynamodb:GetItem]\n", want: "DynamoDB actions on index due [dynamodb:GetItem dynamodb:Query]"},
+	{check: "least privilege", old: "              - dynamodb:ConditionCheckItem\n            Resource: !GetAtt SessionTable.Arn", new: "              - dynamodb:ConditionCheckItem\n            Resource: [!GetAtt SessionTable.Arn, !Sub \"${SessionTable.Arn}/index/due\"]", want: "DynamoDB actions on index due"},
 	{check: "least privilege", old: "              - Sid: InvokeSelf\n                Effect: Allow", new: "              - Sid: InvokeSelf\n                Effect: Deny", want: "cannot invoke itself"},
 	{check: "least privilege", old: "            Action: execute-api:ManageConnections", new: "            Action: execute-api:*", want: "wildcard"},
 	{check: "least privilege", old: "function:${AWS::StackName}-sio\"", new: "function:*\"", want: "InvokeFunction"},
@@ -286,6 +320,7 @@ var mutations = []mutation{
 	{check: "timeouts", old: "      Timeout: 30\n", new: "      Timeout: 65\n", want: "SioFunction Timeout"},
 	{check: "timeouts", old: "  PollHold:\n    Type: String\n    Default: 25s", new: "  PollHold:\n    Type: String\n    Default: 29s", want: "PollHold"},
 	{check: "timeouts", old: "    Default: 20s", new: "    Default: twenty", want: "PingTimeout"},
+	{check: "timeouts", old: "    Default: 1s\n", new: "    Default: 0s\n", want: "PollBackoff"},
 	{check: "timeouts", old: "      TimeoutInMillis: 29000", new: "      TimeoutInMillis: 30000", want: "WsIntegration"},
 	{check: "timeouts", old: "            Method: GET\n            Path: /socket.io\n            PayloadFormatVersion: \"2.0\"\n            TimeoutInMillis: 30000", new: "            Method: GET\n            Path: /socket.io\n            PayloadFormatVersion: \"2.0\"\n            TimeoutInMillis: 31000", want: "TimeoutInMillis 31000"},
 	// build
@@ -549,8 +584,74 @@ func checkTable(r *report, in inputs) {
 	for _, a := range tbl.AttributeDefinitions {
 		attrs[a.AttributeName] = a.AttributeType
 	}
-	if !maps.Equal(attrs, map[string]string{"pk": "S", "sk": "S"}) {
-		r.errorf("attribute definitions %v, want pk S, sk S", attrs)
+	if !maps.Equal(attrs, map[string]string{"pk": "S", "sk": "S", "dp": "S", "due": "N"}) {
+		r.errorf("attribute definitions %v, want pk S, sk S, dp S, due N", attrs)
+	}
+	if len(tbl.LocalSecondaryIndexes) > 0 {
+		r.errorf("local secondary indexes %d, want none", len(tbl.LocalSecondaryIndexes))
+	}
+	// One global index, due: sessions by shard (dp, "d#<n>") and due time, projecting the
+	// deadline (dl) and the ping due time (pd). The store queries it by that name.
+	var names []string
+	for _, g := range tbl.GlobalSecondaryIndexes {
+		names = append(names, g.IndexName)
+	}
+	if !slices.Equal(names, []string{dueIndex}) {
+		r.errorf("global secondary indexes %v, want [%s]", names, dueIndex)
+	}
+	for _, g := range tbl.GlobalSecondaryIndexes {
+		if g.IndexName != dueIndex {
+			continue
+		}
+		var keys []string
+		for _, k := range g.KeySchema {
+			keys = append(keys, k.AttributeName+" "+k.KeyType)
+		}
+		if !slices.Equal(keys, []string{"dp HASH", "due RANGE"}) {
+			r.errorf("index %s key schema %v, want [dp HASH due RANGE]", dueIndex, keys)
+		}
+		var typ string
+		var nonKey []string
+		if g.Projection != nil {
+			typ = str(g.Projection.ProjectionType)
+			nonKey = slices.Sorted(slices.Values(g.Projection.NonKeyAttributes))
+		}
+		if typ != "INCLUDE" {
+			r.errorf("index %s projection %s, want INCLUDE [dl pd]", dueIndex, typ)
+		}
+		if !slices.Equal(nonKey, []string{"dl", "pd"}) {
+			r.errorf("index %s projects %v, want [dl pd]", dueIndex, nonKey)
+		}
+	}
+}
+
+func checkStore(r *report, in inputs) {
+	tpl := load(r, in, nil)
+	if tpl == nil {
+		return
+	}
+	// DynamoDB is the default, Redis the option (SIO_STORE is Ref StoreBackend: envSources).
+	if p, ok := tpl.Parameters["StoreBackend"]; !ok {
+		r.errorf("parameter StoreBackend missing")
+	} else {
+		if p.Type != "String" {
+			r.errorf("StoreBackend Type %s, want String", p.Type)
+		}
+		if d := fmt.Sprint(p.Default); d != "dynamodb" {
+			r.errorf("StoreBackend default %q, want \"dynamodb\"", d)
+		}
+		var allowed []string
+		for _, v := range p.AllowedValues {
+			allowed = append(allowed, fmt.Sprint(v))
+		}
+		if slices.Sort(allowed); !slices.Equal(allowed, []string{"dynamodb", "redis"}) {
+			r.errorf("StoreBackend AllowedValues %v, want dynamodb and redis", allowed)
+		}
+	}
+	// The table exists whatever StoreBackend says: SIO_DYNAMODB_TABLE, the IAM policy and the
+	// TableName output name it unconditionally.
+	if tbl, ok := get[*dynamodb.Table](r, tpl, sessionTable); ok && tbl.AWSCloudFormationCondition != "" {
+		r.errorf("%s has Condition %s: it must exist whenever StoreBackend is dynamodb, and the environment, IAM and outputs name it unconditionally", sessionTable, tbl.AWSCloudFormationCondition)
 	}
 }
 
@@ -617,8 +718,9 @@ func checkLeastPrivilege(r *report, in inputs) {
 		if !ok {
 			continue
 		}
-		var dyn []string
+		var onTable, onIndex []string // DynamoDB actions granted on the table, on the due index
 		for _, s := range stmts {
+			var dyn []string
 			for _, a := range s.actions {
 				if !slices.Contains(allowedActions, a) {
 					r.errorf("%s: %s grants %s", fid, s.where, a)
@@ -627,10 +729,15 @@ func checkLeastPrivilege(r *report, in inputs) {
 					dyn = append(dyn, a)
 				}
 			}
-			if grantsPrefix(s, "dynamodb:") {
+			if len(dyn) > 0 {
 				for _, res := range s.resources {
-					if getAttOf(res) != sessionTable+".Arn" {
-						r.errorf("%s: DynamoDB access on %q, want only %s", fid, describe(res), sessionTable)
+					switch {
+					case getAttOf(res) == sessionTable+".Arn":
+						onTable = append(onTable, dyn...)
+					case subOf(res) == dueIndexARN:
+						onIndex = append(onIndex, dyn...)
+					default:
+						r.errorf("%s: DynamoDB access on %q, want only %s and !Sub %s", fid, describe(res), sessionTable, dueIndexARN)
 					}
 				}
 			}
@@ -657,9 +764,13 @@ func checkLeastPrivilege(r *report, in inputs) {
 				}
 			}
 		}
-		slices.Sort(dyn)
-		if dyn = slices.Compact(dyn); !slices.Equal(dyn, dynamoActions) {
-			r.errorf("%s: DynamoDB actions %v, want %v", fid, dyn, dynamoActions)
+		slices.Sort(onTable)
+		if onTable = slices.Compact(onTable); !slices.Equal(onTable, dynamoActions) {
+			r.errorf("%s: DynamoDB actions on the table %v, want %v", fid, onTable, dynamoActions)
+		}
+		slices.Sort(onIndex)
+		if onIndex = slices.Compact(onIndex); !slices.Equal(onIndex, dynamoIndexActions) {
+			r.errorf("%s: DynamoDB actions on index %s %v, want %v", fid, dueIndex, onIndex, dynamoIndexActions)
 		}
 		if fid == sioFunction {
 			if got := subOf(fn.FunctionName); got != "${AWS::StackName}-sio" {
@@ -772,7 +883,7 @@ func checkTimeouts(r *report, in inputs) {
 		return
 	}
 	durations := map[string]time.Duration{}
-	for _, p := range []string{"PingInterval", "PingTimeout", "WsPingInterval", "PollHold", "ConnectTimeout", "SweepPass"} {
+	for _, p := range []string{"PingInterval", "PingTimeout", "WsPingInterval", "PollHold", "PollBackoff", "ConnectTimeout", "SweepPass"} {
 		param, ok := tpl.Parameters[p]
 		if !ok {
 			r.errorf("parameter %s missing", p)
