@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"os"
+	"slices"
 	"testing"
 	"time"
 
@@ -83,5 +84,46 @@ func TestSweepForgetsVanishedSession(t *testing.T) {
 	}
 	if due, err := s.Due(ctx, later, 10); err != nil || len(due.Expired) != 0 {
 		t.Fatalf("Due after the close = %+v, %v; want none", due, err)
+	}
+}
+
+// TestMemberSetOutlivesQuietRoom: a live WebSocket member stays in a room's member set however
+// long nobody joins the room (its pongs keep it there), so broadcasts keep being pushed to it.
+func TestMemberSetOutlivesQuietRoom(t *testing.T) {
+	mr := miniredis.RunT(t)
+	rdb := goredis.NewClient(&goredis.Options{Addr: mr.Addr()})
+	defer rdb.Close()
+	clock := storetest.NewClock()
+	s := redis.New(rdb, redis.Options{Now: clock.Now})
+	defer s.Close()
+	ctx := context.Background()
+	create := func(id, transport, conn string) {
+		ss := &session.Session{ID: id, Transport: transport, Conn: conn, PingInterval: 25 * time.Second, PingTimeout: 20 * time.Second, LastPong: clock.Now()}
+		if err := s.Create(ctx, ss); err != nil {
+			t.Fatal(err)
+		}
+	}
+	commit := func(sid string, f func(b *session.Batch)) []string {
+		t.Helper()
+		var b session.Batch
+		f(&b)
+		c, err := s.Commit(ctx, sid, &b)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return c.Flush
+	}
+	create("w", "websocket", "c1")
+	create("p", "polling", "")
+	commit("w", func(b *session.Batch) { b.Connect("/", "W"); b.Join("/", "lobby") })
+	commit("p", func(b *session.Batch) { b.Connect("/", "P") })
+	for range 6 { // 3 minutes, past the 2-minute session TTL, with a pong every 30 s
+		mr.FastForward(30 * time.Second)
+		clock.Advance(30 * time.Second)
+		commit("w", func(b *session.Batch) { b.Pong() })
+		commit("p", func(b *session.Batch) { b.Pong() })
+	}
+	if got := commit("p", func(b *session.Batch) { b.Broadcast("/", []string{"lobby"}, nil, []byte("m")) }); !slices.Contains(got, "w") {
+		t.Fatalf("Flush = %q: the live WebSocket member of lobby is not pushed to", got)
 	}
 }

@@ -33,7 +33,7 @@ local retention = tonumber(ARGV[4])
 local sid = ARGV[6]
 local sess, slog = KEYS[1], KEYS[2]
 
-local h = redis.call('HMGET', sess, 'pong', 'pi', 'pt', 'cl', 'cd', 'tr')
+local h = redis.call('HMGET', sess, 'pong', 'pi', 'pt', 'cl', 'cd', 'tr', 'ps')
 if not h[1] or h[4] then
   -- A session whose keys expired without a close still has a deadline in the liveness index.
   redis.call('ZREM', prefix .. ':alive', sid)
@@ -92,11 +92,11 @@ local function each_room(fn)
   local flat = redis.call('HGETALL', sess)
   for k = 1, #flat, 2 do
     local f = flat[k]
-    if string.sub(f, 1, 2) == 'r:' then
-      local nsp = string.sub(f, 3)
-      if not removed[nsp] then
-        for room in pairs(load_rooms(nsp)) do fn(nsp, room) end
-      end
+    if string.sub(f, 1, 2) == 'r:' then load_rooms(string.sub(f, 3)) end
+  end
+  for nsp, set in pairs(rooms) do
+    if not removed[nsp] then
+      for room in pairs(set) do fn(nsp, room) end
     end
   end
 end
@@ -110,8 +110,9 @@ while i <= #ARGV do
     local nsp, id = ARGV[i + 1], ARGV[i + 2]
     i = i + 3
     redis.call('HSET', sess, 'n:' .. nsp, id)
-    if ws and rooms[nsp] then
-      for room in pairs(rooms[nsp]) do member_rem(nsp, room) end
+    if ws then
+      -- A second connect of the namespace replaces the socket: its rooms go.
+      for room in pairs(load_rooms(nsp)) do member_rem(nsp, room) end
     end
     rooms[nsp] = { [id] = last, [''] = last }
     dirty[nsp], removed[nsp] = true, nil
@@ -171,11 +172,15 @@ while i <= #ARGV do
     i = i + 5 + n + m
   elseif op == 'P' then
     redis.call('HSET', sess, 'pong', now, 'ps', 0)
-    h[1] = now
-    if not h[5] then
-      redis.call('ZADD', prefix .. ':alive', now + tonumber(h[2]) + tonumber(h[3]), sid)
+    h[1], h[7] = now, '0'
+    local deadline = now + tonumber(h[2]) + tonumber(h[3])
+    if h[5] then deadline = math.min(deadline, tonumber(h[5])) end
+    redis.call('ZADD', prefix .. ':alive', deadline, sid)
+    if ws then
+      redis.call('ZADD', prefix .. ':ping', now + tonumber(h[2]), sid)
+      -- The member sets expire with their last member's activity: a pong keeps this one in them.
+      each_room(member_add)
     end
-    if ws then redis.call('ZADD', prefix .. ':ping', now + tonumber(h[2]), sid) end
     i = i + 1
   elseif op == 'A' then
     if ARGV[i + 1] == '' then redis.call('HDEL', sess, 'pb') else redis.call('HSET', sess, 'pb', ARGV[i + 1]) end
@@ -199,7 +204,7 @@ while i <= #ARGV do
       redis.call('HDEL', sess, 'pr', 'poll', 'pollx')
       ws = true
       each_room(member_add)
-      redis.call('ZADD', prefix .. ':ping', tonumber(h[1]) + tonumber(h[2]), sid)
+      if h[7] ~= '1' then redis.call('ZADD', prefix .. ':ping', tonumber(h[1]) + tonumber(h[2]), sid) end
       flush_self = true
       wake_self = true -- a GET waiting for the upgrade's outcome learns it
     end
