@@ -185,6 +185,8 @@ func TestCostDynamoDBLocal(t *testing.T) {
 		}
 	}
 
+	report("heartbeat: POST of a pong", m.measure(func() { c.Post("3") }))
+
 	var elapsed time.Duration
 	u = m.measure(func() {
 		start := time.Now()
