@@ -3,16 +3,18 @@
 package lambdafn_test
 
 // These tests run the real bootstrap (cmd/lambda, built for Linux) under the AWS Lambda Runtime
-// Interface Emulator, on the real Redis, and feed it API Gateway and EventBridge events from
-// testdata/. Loopback servers stand in for the two AWS APIs the function calls: the API Gateway
-// Management API (frames to WebSocket connections) and the Lambda Invoke API (the asynchronous
-// open event that $connect sends to the function itself). They need
+// Interface Emulator, on the real Redis (here) and on DynamoDB Local (rie_dynamo_test.go), and
+// feed it API Gateway and EventBridge events from testdata/. Loopback servers stand in for the
+// two AWS APIs the function calls: the API Gateway Management API (frames to WebSocket
+// connections) and the Lambda Invoke API (the asynchronous open event that $connect sends to
+// the function itself). The Redis tests need
 //
 //	SIO_TEST_RIE        the aws-lambda-rie binary
 //	SIO_TEST_BOOTSTRAP  CGO_ENABLED=0 GOOS=linux go build -tags lambda.norpc -o bootstrap ./cmd/lambda
 //	SIO_TEST_REDIS_URL  a real Redis; the function gets database rieRedisDB of that server
 //
-// and skip without them. .ci/run sets all three.
+// and skip without them. .ci/run sets all three. The scenarios (rieScenario*) take the function
+// that starts the RIE on a store: startRIE here, startRIEDynamoDB in rie_dynamo_test.go.
 
 import (
 	"bytes"
@@ -100,20 +102,32 @@ func mustJSON(v any) string {
 	return string(b)
 }
 
-// TestRIEPollingChatRealRedis is the tutorial's chat over long-polling, through HTTP API
+func TestRIEPollingChatRealRedis(t *testing.T) { rieScenarioPollingChat(t, startRIE) }
+
+func TestRIEWebSocketRealRedis(t *testing.T) { rieScenarioWebSocket(t, startRIE) }
+
+func TestRIEGoneExceptionRealRedis(t *testing.T) { rieScenarioGoneException(t, startRIE) }
+
+func TestRIESweeperRealRedis(t *testing.T) { rieScenarioSweeper(t, startRIE) }
+
+// rieStart starts aws-lambda-rie with the function on one store; overrides replace entries of
+// the function's environment.
+type rieStart func(t *testing.T, overrides map[string]string) *lambdaRIE
+
+// rieScenarioPollingChat is the tutorial's chat over long-polling, through HTTP API
 // payload 2.0 events: two sessions connect to /chat, one's chat_message reaches both and is
 // acknowledged to its sender; a held GET answers before the invocation deadline; bad requests
 // get Engine.IO errors.
-func TestRIEPollingChatRealRedis(t *testing.T) {
-	r := startRIE(t, nil)
+func rieScenarioPollingChat(t *testing.T, start rieStart) {
+	r := start(t, nil)
 
 	alice, open := r.pollHandshake(t)
-	checkOpen(t, "alice's handshake", open, riePingInterval, riePingTimeout)
+	r.checkOpen(t, "alice's handshake", open, riePingInterval, riePingTimeout)
 	alice.post(t, "40/chat,")
 	aliceSocket := checkChatConnect(t, "alice", alice.get(t), alice.sid)
 
 	bob, open := r.pollHandshake(t)
-	checkOpen(t, "bob's handshake", open, riePingInterval, riePingTimeout)
+	r.checkOpen(t, "bob's handshake", open, riePingInterval, riePingTimeout)
 	if bob.sid == alice.sid {
 		t.Fatalf("two handshakes gave the same sid %q", bob.sid)
 	}
@@ -164,26 +178,26 @@ func TestRIEPollingChatRealRedis(t *testing.T) {
 		took = append(took, r.lastTook)
 	}
 	slices.Sort(took)
-	t.Logf("MEASURE warm invocation (GET, unknown sid, through the RIE): median %v, min %v, max %v over %d",
+	t.Logf("MEASURE [%s] warm invocation (GET, unknown sid, through the RIE): median %v, min %v, max %v over %d", r.store,
 		took[len(took)/2].Round(10*time.Microsecond), took[0].Round(10*time.Microsecond), took[len(took)-1].Round(10*time.Microsecond), len(took))
 }
 
-// TestRIEWebSocketRealRedis runs the API Gateway WebSocket routes: $connect queues the open
+// rieScenarioWebSocket runs the API Gateway WebSocket routes: $connect queues the open
 // event (an asynchronous Invoke of the function itself), which delivers the open packet; two
 // connections and a polling session chat in the lobby; $disconnect removes a connection from
 // it; a $connect with a bad query is refused.
-func TestRIEWebSocketRealRedis(t *testing.T) {
-	r := startRIE(t, nil)
+func rieScenarioWebSocket(t *testing.T, start rieStart) {
+	r := start(t, nil)
 
 	// A's open event arrives before API Gateway has established the connection (its first
 	// PostToConnection answers 410): the function retries until it is.
 	a, open := r.connectWS(t, true)
-	checkOpen(t, "A's open packet", open, rieWSPingInterval, riePingTimeout)
+	r.checkOpen(t, "A's open packet", open, rieWSPingInterval, riePingTimeout)
 	a.send(t, "40/chat,")
 	aSocket := checkChatConnect(t, "A", a.frames(t), a.sid)
 
 	b, open := r.connectWS(t, false)
-	checkOpen(t, "B's open packet", open, rieWSPingInterval, riePingTimeout)
+	r.checkOpen(t, "B's open packet", open, rieWSPingInterval, riePingTimeout)
 	if b.sid == a.sid {
 		t.Fatalf("A and B have the same sid %q", a.sid)
 	}
@@ -194,7 +208,7 @@ func TestRIEWebSocketRealRedis(t *testing.T) {
 	}
 
 	p, open := r.pollHandshake(t)
-	checkOpen(t, "the polling handshake", open, riePingInterval, riePingTimeout)
+	r.checkOpen(t, "the polling handshake", open, riePingInterval, riePingTimeout)
 	p.post(t, "40/chat,")
 	checkChatConnect(t, "the polling session", p.get(t), p.sid)
 
@@ -233,11 +247,11 @@ func TestRIEWebSocketRealRedis(t *testing.T) {
 	})
 }
 
-// TestRIEGoneExceptionRealRedis: a connection that vanished without $disconnect (the
+// rieScenarioGoneException: a connection that vanished without $disconnect (the
 // Management API answers 410 GoneException for it) is cleaned up by the first broadcast that
 // reaches it; it is no longer in the lobby, and a late frame on it closes the connection.
-func TestRIEGoneExceptionRealRedis(t *testing.T) {
-	r := startRIE(t, nil)
+func rieScenarioGoneException(t *testing.T, start rieStart) {
+	r := start(t, nil)
 	a, _ := r.connectWS(t, false)
 	a.send(t, "40/chat,")
 	checkChatConnect(t, "A", a.frames(t), a.sid)
@@ -273,22 +287,22 @@ func TestRIEGoneExceptionRealRedis(t *testing.T) {
 	expectPackets(t, "B after A's late frame", b.frames(t))
 }
 
-// TestRIESweeperRealRedis runs the sweeper's schedule events: one invocation makes several
+// rieScenarioSweeper runs the sweeper's schedule events: one invocation makes several
 // passes until its deadline is near; WebSocket sessions whose ping is due get "2"; a session
 // that never answers is closed at its heartbeat deadline and leaves the lobby, one that
 // answers stays.
-func TestRIESweeperRealRedis(t *testing.T) {
+func rieScenarioSweeper(t *testing.T, start rieStart) {
 	const (
 		wsPing      = time.Second
 		pingTimeout = 2 * time.Second
 	)
-	r := startRIE(t, map[string]string{
+	r := start(t, map[string]string{
 		lambdafn.EnvWSPingInterval: wsPing.String(),
 		lambdafn.EnvPingTimeout:    pingTimeout.String(),
 		lambdafn.EnvSweepPassEvery: "500ms",
 	})
 	p, open := r.connectWS(t, false)
-	checkOpen(t, "P's open packet", open, wsPing, pingTimeout)
+	r.checkOpen(t, "P's open packet", open, wsPing, pingTimeout)
 	p.send(t, "40/chat,")
 	checkChatConnect(t, "P", p.frames(t), p.sid)
 	q, _ := r.connectWS(t, false)
@@ -348,38 +362,24 @@ func TestRIESweeperRealRedis(t *testing.T) {
 // lambdaRIE is one aws-lambda-rie process running the bootstrap, with the loopback stand-ins
 // for the AWS APIs the function calls.
 type lambdaRIE struct {
-	invokeURL string
-	client    *http.Client
-	mgmt      *managementAPI
-	lambda    *lambdaAPI
-	logs      *syncBuffer
-	started   time.Time
-	listening time.Duration
-	invoked   int
-	lastTook  time.Duration
+	store      string // SIO_STORE, named in the MEASURE lines
+	maxPayload int64  // what the open packets announce on that store
+	invokeURL  string
+	client     *http.Client
+	mgmt       *managementAPI
+	lambda     *lambdaAPI
+	logs       *syncBuffer
+	started    time.Time
+	listening  time.Duration
+	invoked    int
+	lastTook   time.Duration
 }
 
-// rieInputs reads the test's environment; it skips the test when any variable is missing.
+// rieInputs reads the Redis tests' environment; it skips the test when any variable is missing.
+// It empties database rieRedisDB and returns its URL.
 func rieInputs(t *testing.T) (rie, bootstrap, redisURL string) {
 	t.Helper()
-	rie, bootstrap, redisURL = os.Getenv(envTestRIE), os.Getenv(envTestBootstrap), os.Getenv(envTestRedisURL)
-	var missing []string
-	for _, v := range [][2]string{{envTestRIE, rie}, {envTestBootstrap, bootstrap}, {envTestRedisURL, redisURL}} {
-		if v[1] == "" {
-			missing = append(missing, v[0])
-		}
-	}
-	if len(missing) > 0 {
-		t.Skipf("%s not set: this test runs cmd/lambda's bootstrap under aws-lambda-rie on a real Redis "+
-			"(%s=path to aws-lambda-rie, %s=path to the linux bootstrap, %s=redis://host:port; see .ci/run)",
-			strings.Join(missing, ", "), envTestRIE, envTestBootstrap, envTestRedisURL)
-	}
-	for _, p := range []string{rie, bootstrap} {
-		st, err := os.Stat(p)
-		if err != nil || st.IsDir() || st.Mode()&0o111 == 0 {
-			t.Fatalf("%s is not an executable file (err %v)", p, err)
-		}
-	}
+	rie, bootstrap, redisURL = rieEnv(t, "a real Redis", envTestRedisURL, "redis://host:port")
 	u, err := url.Parse(redisURL)
 	if err != nil || (u.Scheme != "redis" && u.Scheme != "rediss") {
 		t.Fatalf("%s=%q: want redis://host:port[/db]", envTestRedisURL, redisURL)
@@ -403,21 +403,57 @@ func rieInputs(t *testing.T) (rie, bootstrap, redisURL string) {
 	return rie, bootstrap, redisURL
 }
 
-// startRIE starts aws-lambda-rie with the bootstrap and the function's environment (overrides
-// replace the defaults), and waits until it accepts invocations. The RIE initializes the
-// function lazily, at the first invocation.
+// rieEnv reads SIO_TEST_RIE, SIO_TEST_BOOTSTRAP and the store's variable storeVar (what: the
+// store, hint: the form of its value); it skips the test when any of them is missing.
+func rieEnv(t *testing.T, what, storeVar, hint string) (rie, bootstrap, storeURL string) {
+	t.Helper()
+	rie, bootstrap, storeURL = os.Getenv(envTestRIE), os.Getenv(envTestBootstrap), os.Getenv(storeVar)
+	var missing []string
+	for _, v := range [][2]string{{envTestRIE, rie}, {envTestBootstrap, bootstrap}, {storeVar, storeURL}} {
+		if v[1] == "" {
+			missing = append(missing, v[0])
+		}
+	}
+	if len(missing) > 0 {
+		t.Skipf("%s not set: this test runs cmd/lambda's bootstrap under aws-lambda-rie on %s "+
+			"(%s=path to aws-lambda-rie, %s=path to the linux bootstrap, %s=%s; see .ci/run)",
+			strings.Join(missing, ", "), what, envTestRIE, envTestBootstrap, storeVar, hint)
+	}
+	for _, p := range []string{rie, bootstrap} {
+		st, err := os.Stat(p)
+		if err != nil || st.IsDir() || st.Mode()&0o111 == 0 {
+			t.Fatalf("%s is not an executable file (err %v)", p, err)
+		}
+	}
+	return rie, bootstrap, storeURL
+}
+
+// startRIE starts aws-lambda-rie with the function on the real Redis (database rieRedisDB,
+// emptied first); overrides replace entries of the function's environment.
 func startRIE(t *testing.T, overrides map[string]string) *lambdaRIE {
 	t.Helper()
 	rieBin, bootstrap, redisURL := rieInputs(t)
+	store := map[string]string{lambdafn.EnvStore: "redis", lambdafn.EnvRedisURL: redisURL}
+	return startFunction(t, rieBin, bootstrap, store, 1_000_000, overrides)
+}
+
+// startFunction starts aws-lambda-rie with the bootstrap and the function's environment: the
+// defaults, the store's variables (store), then overrides, each replacing the entries before
+// it. It waits until the RIE accepts invocations; the RIE initializes the function lazily, at
+// the first invocation. maxPayload is what the function announces on that store.
+func startFunction(t *testing.T, rieBin, bootstrap string, store map[string]string, maxPayload int64, overrides map[string]string) *lambdaRIE {
+	t.Helper()
 	if st, err := os.Stat(bootstrap); err == nil {
-		t.Logf("MEASURE bootstrap size: %d bytes (%.1f MiB), %s", st.Size(), float64(st.Size())/(1<<20), bootstrap)
+		t.Logf("MEASURE [%s] bootstrap size: %d bytes (%.1f MiB), %s", store[lambdafn.EnvStore], st.Size(), float64(st.Size())/(1<<20), bootstrap)
 	}
 
 	r := &lambdaRIE{
-		mgmt:   &managementAPI{live: map[string]bool{}, goneOnce: map[string]bool{}, frames: map[string][]string{}},
-		lambda: &lambdaAPI{},
-		logs:   &syncBuffer{},
-		client: &http.Client{Timeout: (rieTimeout + 10) * time.Second},
+		store:      store[lambdafn.EnvStore],
+		maxPayload: maxPayload,
+		mgmt:       &managementAPI{live: map[string]bool{}, goneOnce: map[string]bool{}, frames: map[string][]string{}},
+		lambda:     &lambdaAPI{},
+		logs:       &syncBuffer{},
+		client:     &http.Client{Timeout: (rieTimeout + 10) * time.Second},
 	}
 	mgmtSrv := httptest.NewServer(r.mgmt)
 	t.Cleanup(mgmtSrv.Close)
@@ -427,8 +463,6 @@ func startRIE(t *testing.T, overrides map[string]string) *lambdaRIE {
 	env := map[string]string{
 		"PATH":                            "/usr/local/bin:/usr/bin:/bin",
 		"HOME":                            t.TempDir(),
-		lambdafn.EnvStore:                 "redis",
-		lambdafn.EnvRedisURL:              redisURL,
 		lambdafn.EnvAPIGWEndpoint:         mgmtSrv.URL + "/" + rieStage,
 		lambdafn.EnvLambdaEndpoint:        lambdaSrv.URL,
 		lambdafn.EnvPingInterval:          riePingInterval.String(),
@@ -443,6 +477,7 @@ func startRIE(t *testing.T, overrides map[string]string) *lambdaRIE {
 		"AWS_SECRET_ACCESS_KEY":           rieSecretKey,
 		"AWS_SESSION_TOKEN":               rieSessionToken,
 	}
+	maps.Copy(env, store)
 	maps.Copy(env, overrides)
 	var envList []string
 	for _, k := range slices.Sorted(maps.Keys(env)) {
@@ -531,9 +566,9 @@ func (r *lambdaRIE) invoke(t *testing.T, event []byte) []byte {
 		if m := initReportRe.FindStringSubmatch(r.logs.String()); m != nil {
 			initPhase = m[1] + " ms"
 		}
-		t.Logf("MEASURE cold init: %v from starting aws-lambda-rie to the first invocation's answer "+
+		t.Logf("MEASURE [%s] cold init: %v from starting aws-lambda-rie to the first invocation's answer "+
 			"(RIE listening after %v; function init phase as the RIE reports it: %s; first invocation round trip %v)",
-			time.Since(r.started).Round(time.Millisecond), r.listening.Round(time.Millisecond), initPhase, r.lastTook.Round(time.Millisecond))
+			r.store, time.Since(r.started).Round(time.Millisecond), r.listening.Round(time.Millisecond), initPhase, r.lastTook.Round(time.Millisecond))
 	}
 	r.invoked++
 	if resp.StatusCode != http.StatusOK {
@@ -561,7 +596,7 @@ func (r *lambdaRIE) invoke(t *testing.T, event []byte) []byte {
 // logLast reports the round trip of the last invocation (not asserted).
 func (r *lambdaRIE) logLast(t *testing.T, what string) {
 	t.Helper()
-	t.Logf("MEASURE %s: %v", what, r.lastTook.Round(10*time.Microsecond))
+	t.Logf("MEASURE [%s] %s: %v", r.store, what, r.lastTook.Round(10*time.Microsecond))
 }
 
 // event reads testdata/name and fills its ${NAME} placeholders (all inside JSON strings) with
@@ -782,11 +817,13 @@ func parseOpen(t *testing.T, packet string) openPacket {
 	return o
 }
 
-func checkOpen(t *testing.T, what string, o openPacket, pingInterval, pingTimeout time.Duration) {
+// checkOpen checks an open packet's heartbeat settings, and its maxPayload: the store's
+// (r.maxPayload).
+func (r *lambdaRIE) checkOpen(t *testing.T, what string, o openPacket, pingInterval, pingTimeout time.Duration) {
 	t.Helper()
-	if o.PingInterval != pingInterval.Milliseconds() || o.PingTimeout != pingTimeout.Milliseconds() || o.MaxPayload != 1_000_000 {
-		t.Errorf("%s: pingInterval %d, pingTimeout %d, maxPayload %d; want %d, %d, 1000000",
-			what, o.PingInterval, o.PingTimeout, o.MaxPayload, pingInterval.Milliseconds(), pingTimeout.Milliseconds())
+	if o.PingInterval != pingInterval.Milliseconds() || o.PingTimeout != pingTimeout.Milliseconds() || o.MaxPayload != r.maxPayload {
+		t.Errorf("%s: pingInterval %d, pingTimeout %d, maxPayload %d; want %d, %d, %d",
+			what, o.PingInterval, o.PingTimeout, o.MaxPayload, pingInterval.Milliseconds(), pingTimeout.Milliseconds(), r.maxPayload)
 	}
 }
 
