@@ -165,6 +165,15 @@ func (e *Engine) newSession(ctx context.Context, transport, conn string) (*sessi
 	return s, nil
 }
 
+// commit commits b for session sid; st, when not nil, is the state this request loaded for it,
+// which a [session.StateCommitter] builds on instead of reading the session again.
+func (e *Engine) commit(ctx context.Context, sid string, st *session.State, b *session.Batch) (*session.Committed, error) {
+	if sc, ok := e.cfg.Store.(session.StateCommitter); ok && st != nil && st.ID == sid {
+		return sc.CommitState(ctx, st, b)
+	}
+	return e.cfg.Store.Commit(ctx, sid, b)
+}
+
 // closeSession ends a session that the caller has not loaded: Load, the App's OnClose, then one
 // commit. ifExpired makes it a no-op if a pong arrived meanwhile. A session already gone is not
 // an error.
@@ -186,7 +195,7 @@ func (e *Engine) closeSession(ctx context.Context, sid, reason string, ifExpired
 // commitClose commits a batch that ends with a close, pushes what it broadcast to WebSocket
 // members, and closes the session's own WebSocket connection, if any.
 func (e *Engine) commitClose(ctx context.Context, sid string, st *session.State, reason string, b *session.Batch) error {
-	c, err := e.cfg.Store.Commit(ctx, sid, b)
+	c, err := e.commit(ctx, sid, st, b)
 	if errors.Is(err, session.ErrNotFound) || errors.Is(err, session.ErrAlive) {
 		return nil
 	}

@@ -137,7 +137,7 @@ func (e *Engine) post(w http.ResponseWriter, r *http.Request, sid string) {
 		e.cfg.App.OnClose(ctx, st, reason, &b)
 		b.Close(reason, false)
 	}
-	c, err := e.cfg.Store.Commit(ctx, sid, &b)
+	c, err := e.commit(ctx, sid, st, &b)
 	if err == nil {
 		e.flushAll(ctx, c.Flush)
 	}

@@ -87,7 +87,7 @@ func (e *Engine) WSConnect(ctx context.Context, conn string, query url.Values) e
 	}
 	var b session.Batch
 	b.Probe(conn)
-	_, err = e.cfg.Store.Commit(ctx, sid, &b)
+	_, err = e.commit(ctx, sid, st, &b)
 	if errors.Is(err, session.ErrNotFound) {
 		return requestError(codeUnknownSID)
 	}
@@ -160,7 +160,7 @@ func (e *Engine) WSMessage(ctx context.Context, conn string, frame []byte, binar
 		b.Close(reason, false)
 		return e.commitClose(ctx, st.ID, st, reason, &b)
 	}
-	c, err := e.cfg.Store.Commit(ctx, st.ID, &b)
+	c, err := e.commit(ctx, st.ID, st, &b)
 	if err != nil {
 		return err
 	}
@@ -177,7 +177,7 @@ func (e *Engine) probe(ctx context.Context, st *session.State, conn string, p en
 	case p.Type == engineio.PacketUpgrade:
 		var b session.Batch
 		b.Upgrade()
-		c, err := e.cfg.Store.Commit(ctx, st.ID, &b)
+		c, err := e.commit(ctx, st.ID, st, &b)
 		if err != nil {
 			return err
 		}
@@ -203,7 +203,7 @@ func (e *Engine) WSDisconnect(ctx context.Context, conn string) error {
 	if st.Probe == conn {
 		var b session.Batch
 		b.Probe("")
-		_, err := e.cfg.Store.Commit(ctx, st.ID, &b)
+		_, err := e.commit(ctx, st.ID, st, &b)
 		if errors.Is(err, session.ErrNotFound) {
 			return nil
 		}

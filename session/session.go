@@ -67,6 +67,9 @@ type State struct {
 	// Pending is the application's partial packet kept between requests (a Socket.IO packet
 	// waiting for binary attachments that arrive as separate WebSocket frames); nil when none.
 	Pending []byte
+	// Revision is what the store that loaded the state keeps of it for [StateCommitter]; nil
+	// when it keeps nothing. Opaque to everyone else.
+	Revision any
 }
 
 // RoomRef names a room in a namespace: what a long-poll watches for wake-ups.

@@ -27,6 +27,14 @@ type Store interface {
 	Due(ctx context.Context, now time.Time, limit int) (*Due, error)
 }
 
+// StateCommitter is the optional capability of a store to commit a batch against the state the
+// same request loaded (st from Load or LoadConn, with its Revision), saving the read a Commit
+// starts with. It behaves exactly as Commit(ctx, st.ID, b): if the session changed since it was
+// loaded, the store reads it again.
+type StateCommitter interface {
+	CommitState(ctx context.Context, st *State, b *Batch) (*Committed, error)
+}
+
 // Committed is the result of a [Store.Commit].
 type Committed struct {
 	// Flush lists the WebSocket sessions that have new packets to push: this session if it is

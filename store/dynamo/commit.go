@@ -39,14 +39,30 @@ type plan struct {
 // out: a strongly consistent Query per target room for its members, and one queued item per
 // recipient, written by parallel BatchWriteItems.
 func (s *Store) Commit(ctx context.Context, sid string, b *session.Batch) (*session.Committed, error) {
+	return s.commit(ctx, sid, nil, b)
+}
+
+// CommitState is Commit building on the session item st was loaded from, when this store loaded
+// it: a POST or a $default then reads the session once, not twice. If the item changed since, the
+// conditional write fails and the commit reads it again.
+func (s *Store) CommitState(ctx context.Context, st *session.State, b *session.Batch) (*session.Committed, error) {
+	loaded, _ := st.Revision.(*sessionItem)
+	return s.commit(ctx, st.ID, loaded, b)
+}
+
+func (s *Store) commit(ctx context.Context, sid string, loaded *sessionItem, b *session.Batch) (*session.Committed, error) {
 	if b.Len() == 0 {
 		return &session.Committed{}, nil
 	}
 	ifExpired := slices.ContainsFunc(b.Ops, func(op session.Op) bool { return op.Kind == session.OpClose && op.IfExpired })
 	for attempt := 1; ; attempt++ {
-		old, err := s.getSession(ctx, sid)
-		if err != nil {
-			return nil, err
+		old := loaded
+		loaded = nil
+		if old == nil {
+			var err error
+			if old, err = s.getSession(ctx, sid); err != nil {
+				return nil, err
+			}
 		}
 		now := s.nowMS()
 		if old == nil || old.cl != "" {

@@ -66,7 +66,10 @@ type Store struct {
 	opt Options
 }
 
-var _ session.Store = (*Store)(nil)
+var (
+	_ session.Store          = (*Store)(nil)
+	_ session.StateCommitter = (*Store)(nil)
+)
 
 // New returns a store on table opt.Table through db.
 func New(db API, opt Options) (*Store, error) {
@@ -272,7 +275,9 @@ func (s *Store) stateOf(sid string, it *sessionItem) (*session.State, error) {
 	if it.cl != "" {
 		return nil, &session.ClosedError{Reason: it.cl}
 	}
-	return it.state(sid), nil
+	st := it.state(sid)
+	st.Revision = it
+	return st, nil
 }
 
 // LoadConn resolves the connection index, then reads the session (two GetItems).

@@ -15,6 +15,31 @@ func runEdges(t *testing.T, setup func(t *testing.T) *env) {
 	t.Run("UpgradeAfterPing", func(t *testing.T) { testUpgradeAfterPing(t, setup(t)) })
 	t.Run("ConnectCloseOneCommit", func(t *testing.T) { testConnectCloseOneCommit(t, setup(t)) })
 	t.Run("Reconnect", func(t *testing.T) { testReconnect(t, setup(t)) })
+	t.Run("CommitStaleState", func(t *testing.T) { testCommitStaleState(t, setup(t)) })
+}
+
+// testCommitStaleState: a commit against a state loaded before another commit changed the
+// session (session.StateCommitter) loses nothing of either; stores without it use Commit.
+func testCommitStaleState(t *testing.T, e *env) {
+	a := e.connect("/", "A")
+	stale := e.load(a)
+	e.commit(a, func(b *session.Batch) { b.Join("/", "r1"); b.Send([]byte("first")) })
+	var b session.Batch
+	b.Join("/", "r2")
+	b.Send([]byte("second"))
+	var err error
+	if sc, ok := e.store.(session.StateCommitter); ok {
+		_, err = sc.CommitState(e.ctx, stale, &b)
+	} else {
+		_, err = e.store.Commit(e.ctx, a, &b)
+	}
+	if err != nil {
+		t.Fatalf("commit on a stale state: %v", err)
+	}
+	if got := e.load(a).Sockets["/"].Rooms; !slices.Equal(got, []string{"A", "r1", "r2"}) {
+		t.Fatalf("rooms %q, want [A r1 r2]: a commit on a stale state lost the other's join", got)
+	}
+	e.wantFetch(a, "first", "second")
 }
 
 // testPongBeforeConnect: a pong before the first namespace connect moves the heartbeat deadline;
