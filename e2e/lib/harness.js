@@ -1,17 +1,24 @@
 "use strict";
 // Per-file test harness:
 //   const env = useServers(2);            // before(): start 2 server processes; after(): kill them
-//                                         // (useServers(1, { args: [...] }): extra flags for cmd/local)
+//                                         // (useServers(1, { args: [...] }): extra flags for cmd/local;
+//                                         // DynamoDB mode: all processes of one call share one table,
+//                                         // deleted afterwards; { relay: true } adds the Redis relay)
 //   sioTest(env, "name", async (h) => {   // h.client(url, nsp, name, opts) -> connected-later Client,
 //     ...                                 // disconnected automatically when the test ends;
 //   });                                   // server output is printed if the test fails.
 const { test, before, after } = require("node:test");
-const { startServer, serverLogs } = require("./server");
+const { startServer, serverLogs, isDynamoMode, newTableName, deleteTable, mode } = require("./server");
 const { Client, describeErr, WAIT_MS } = require("./client");
 
-const TEST_TIMEOUT_MS = Number(process.env.SIO_E2E_TEST_TIMEOUT_MS || 20000);
-// Quiet period after the expected events arrived, to catch late duplicates or extras.
-const SETTLE_MS = Number(process.env.SIO_E2E_SETTLE_MS || 1000);
+// Per test; 40 s in DynamoDB mode, where the slowest test (a 300-frame WebSocket burst) takes
+// up to about 15 s instead of 2 s (see WAIT_MS in client.js).
+const TEST_TIMEOUT_MS = Number(process.env.SIO_E2E_TEST_TIMEOUT_MS || (isDynamoMode() ? 40000 : 20000));
+// Quiet period after the expected events arrived, to catch late duplicates or extras. On
+// DynamoDB a held poll only sees a new message at its next read of the table (at most
+// cmd/local's -poll-backoff, 1 s, apart), so a late duplicate for an idle polling client can
+// take about a second to show: the quiet period is 2 s there.
+const SETTLE_MS = Number(process.env.SIO_E2E_SETTLE_MS || (isDynamoMode() ? 2000 : 1000));
 // Lets the clients' disconnect/close packets reach the server before it is killed.
 const CLOSE_GRACE_MS = 300;
 
@@ -26,17 +33,24 @@ async function waitFor(predicate, what, timeoutMs = WAIT_MS) {
   }
 }
 
-function useServers(count = 1, { args = [] } = {}) {
-  const env = { servers: [] };
+// relay: in DynamoDB mode, also give the processes the Redis relay (-redis "$SIO_REDIS_URL")
+// so that WebSocket frames reach connections held by another process; only for tests whose
+// WebSocket connections are spread over several processes. Ignored in Redis and peer modes.
+function useServers(count = 1, { args = [], relay = false } = {}) {
+  const env = { servers: [], table: isDynamoMode() ? newTableName() : null };
   before(async () => {
     for (let i = 0; i < count; i++) {
-      env.servers.push(await startServer(count > 1 ? `server${i + 1}` : "server", { args }));
+      env.servers.push(await startServer(count > 1 ? `server${i + 1}` : "server", { args, table: env.table, relay }));
     }
   }, { timeout: 90000 });
   after(async () => {
     const errors = [];
     for (const s of env.servers) {
       try { await s.stop(); } catch (err) { errors.push(err); }
+    }
+    if (env.table && env.servers.length && process.env.SIO_E2E_KEEP_TABLES !== "1") {
+      const warning = await deleteTable(mode().dynamoUrl, env.table);
+      if (warning) process.stderr.write(`e2e: warning: ${warning}\n`);
     }
     if (errors.length) throw errors[0];
   }, { timeout: 30000 });

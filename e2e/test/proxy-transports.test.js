@@ -4,12 +4,13 @@
 // the WebSocket connections held by the other (relayed through Redis pub/sub) and the polling
 // sessions, whichever process serves their requests. Skipped in SIO_E2E_PEER mode (in-memory
 // sessions, see proxy.test.js) unless SIO_E2E_FORCE_PROXY=1; the single-upstream self-check
-// always runs.
+// always runs. In DynamoDB mode (SIO_DYNAMODB_URL) the two processes share one table, and
+// Redis is there only to relay WebSocket frames between them (see useServers below).
 const assert = require("node:assert/strict");
 const crypto = require("node:crypto");
 const { useServers, sioTest, sleep, SETTLE_MS } = require("../lib/harness");
 const { assertEvents, assertInterleaving, TRANSPORTS_DEFAULT } = require("../lib/client");
-const { isPeerMode } = require("../lib/server");
+const { isPeerMode, sharedStoreLabel } = require("../lib/server");
 const { startRoundRobinProxy } = require("../lib/proxy");
 const { chatAcrossUpgrade } = require("../lib/scenarios");
 
@@ -18,7 +19,13 @@ const skip =
     ? "expected to fail against the Node peer: its sessions live in one process's memory and need sticky sessions (run with SIO_E2E_FORCE_PROXY=1 to see it fail)"
     : false;
 
-const env = useServers(2);
+// relay: in DynamoDB mode the processes also get -redis "$SIO_REDIS_URL", used only to relay
+// WebSocket frames: a broadcast committed by one process must reach the WebSocket connections
+// that the other one holds (as PostToConnection does on AWS); the sessions, rooms and polling
+// queues are all in the DynamoDB table. Without a relay these tests could not pass. (Redis
+// mode: ignored, Redis is the store and the relay.)
+const env = useServers(2, { relay: true });
+const SHARED = sharedStoreLabel({ relay: true });
 const RUN = crypto.randomBytes(4).toString("hex");
 const WELCOME = [{ text: "Welcome!" }];
 const ACK_OK = [{ status: "ok" }];
@@ -66,7 +73,7 @@ sioTest(env, "proxy self-check: websocket, polling and upgrading clients through
   }
 });
 
-sioTest(env, "two processes sharing Redis behind a round-robin proxy: websocket, polling and upgrading clients chat both ways", { skip }, async (h) => {
+sioTest(env, `two processes sharing ${SHARED} behind a round-robin proxy: websocket, polling and upgrading clients chat both ways`, { skip }, async (h) => {
   const [s1, s2] = env.servers;
   const proxy = await startRoundRobinProxy([s1.url, s2.url]);
   h.onFailure(() => proxy.describe());
@@ -121,6 +128,6 @@ sioTest(env, "two processes sharing Redis behind a round-robin proxy: websocket,
 
 // The upgrade-while-chatting scenario of upgrade.test.js over both processes: the polling
 // requests, the held upgrade requests and the WebSocket connections are spread over both.
-sioTest(env, "two processes sharing Redis: messages sent before, during and after an upgrade arrive exactly once, in order", { skip }, async (h) => {
+sioTest(env, `two processes sharing ${SHARED}: messages sent before, during and after an upgrade arrive exactly once, in order`, { skip }, async (h) => {
   await chatAcrossUpgrade(h, env.servers.map((s) => s.url), RUN);
 });

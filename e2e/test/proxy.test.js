@@ -1,14 +1,15 @@
 "use strict";
-// Two server processes sharing one Redis behind a plain round-robin proxy (no sticky
-// sessions): consecutive long-polling requests of one session land on different processes.
-// Only a server that keeps all session state in Redis can pass; the Node reference peer
+// Two server processes sharing one Redis (DynamoDB mode: one DynamoDB table, and no Redis at
+// all) behind a plain round-robin proxy (no sticky sessions): consecutive long-polling
+// requests of one session land on different processes. Only a server that keeps all session
+// state in its shared store can pass; the Node reference peer
 // (in-memory state) answers "Session ID unknown" as soon as a request reaches the other
 // process, so this test is skipped in SIO_E2E_PEER mode unless SIO_E2E_FORCE_PROXY=1.
 const assert = require("node:assert/strict");
 const crypto = require("node:crypto");
 const { useServers, sioTest, sleep, SETTLE_MS } = require("../lib/harness");
 const { assertEvents } = require("../lib/client");
-const { isPeerMode } = require("../lib/server");
+const { isPeerMode, sharedStoreLabel } = require("../lib/server");
 const { startRoundRobinProxy } = require("../lib/proxy");
 
 const skip =
@@ -16,7 +17,7 @@ const skip =
     ? "expected to fail against the Node peer: its sessions live in one process's memory and need sticky sessions (run with SIO_E2E_FORCE_PROXY=1 to see it fail)"
     : false;
 
-const env = useServers(2);
+const env = useServers(2); // long-polling only: in DynamoDB mode the table alone, no Redis relay
 const RUN = crypto.randomBytes(4).toString("hex");
 
 // Self-check of the proxy itself (runs in every mode): with a single upstream, every
@@ -43,7 +44,7 @@ sioTest(env, "proxy self-check: chat through the proxy with a single upstream", 
   }
 });
 
-sioTest(env, "chat through a round-robin proxy over two server processes sharing Redis", { skip }, async (h) => {
+sioTest(env, `chat through a round-robin proxy over two server processes sharing ${sharedStoreLabel()}`, { skip }, async (h) => {
   const [s1, s2] = env.servers;
   const proxy = await startRoundRobinProxy([s1.url, s2.url]);
   h.onFailure(() => proxy.describe());
