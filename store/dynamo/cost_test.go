@@ -19,6 +19,7 @@ import (
 	"github.com/serverless-socketio/server/consumers/chat"
 	"github.com/serverless-socketio/server/handler"
 	"github.com/serverless-socketio/server/internal/siotest"
+	"github.com/serverless-socketio/server/session"
 	"github.com/serverless-socketio/server/sio"
 	"github.com/serverless-socketio/server/store/dynamo"
 )
@@ -201,6 +202,35 @@ func TestCostDynamoDBLocal(t *testing.T) {
 	if limit := 6 + elapsed.Seconds()/backoff.Seconds(); u.read > limit {
 		t.Errorf("idle poll read %.0f units in %s, want at most %.0f (one read per backoff)", u.read, elapsed, limit)
 	}
+
+	// A WebSocket member receives by push: the handler's flush takes what is queued under a
+	// lease (one fetch) and releases the lease with a fetch that finds nothing.
+	ws := &session.Session{ID: "ws-member", Transport: "websocket", Conn: "conn-1", PingInterval: time.Minute, PingTimeout: time.Minute, LastPong: time.Now()}
+	if err := store.Create(t.Context(), ws); err != nil {
+		t.Fatal(err)
+	}
+	var join session.Batch
+	join.Connect("/chat", "WS")
+	join.Join("/chat", "lobby")
+	if _, err := store.Commit(t.Context(), ws.ID, &join); err != nil {
+		t.Fatal(err)
+	}
+	members[1].Post(`42/chat,["chat_message",{"text":"to the websocket member"}]`)
+	report("WebSocket push of one message (take + release)", m.measure(func() {
+		flush := session.FetchRequest{Poll: "flusher", Hold: 30 * time.Second, Lease: true, Transport: "websocket"}
+		for i := 0; ; i++ {
+			f, err := store.Fetch(t.Context(), ws.ID, flush)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(f.Payloads) == 0 {
+				if i == 0 {
+					t.Fatal("the WebSocket member's queue is empty")
+				}
+				break
+			}
+		}
+	}))
 
 	report("sweeper pass (Due, 4 shards)", m.measure(func() { _, _ = store.Due(t.Context(), time.Now(), 100) }))
 }

@@ -2,6 +2,7 @@ package dynamo
 
 import (
 	"context"
+	"errors"
 	"fmt"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -27,6 +28,12 @@ func (s *Store) Fetch(ctx context.Context, sid string, req session.FetchRequest)
 	}
 	for attempt := 1; ; attempt++ {
 		f, err := s.fetchOnce(ctx, sid, req, limit, transport)
+		if errors.Is(err, errRecheck) && attempt < maxAttempts {
+			continue
+		}
+		if errors.Is(err, errRecheck) {
+			return f, nil
+		}
 		if conflict(err) && attempt < maxAttempts {
 			if err := backoff(ctx, attempt); err != nil {
 				return nil, unavailable(err)
@@ -39,6 +46,10 @@ func (s *Store) Fetch(ctx context.Context, sid string, req session.FetchRequest)
 		return f, err
 	}
 }
+
+// errRecheck reports that a flush released its lease and then found packets queued: the fetch
+// starts over, taking the lease again.
+var errRecheck = errors.New("dynamo store: packets arrived while the lease was released")
 
 func (s *Store) fetchOnce(ctx context.Context, sid string, req session.FetchRequest, limit int, transport string) (*session.Fetched, error) {
 	out, err := s.db.Query(ctx, &dynamodb.QueryInput{
@@ -184,7 +195,41 @@ func (s *Store) fetchOnce(ctx context.Context, sid string, req session.FetchRequ
 	if err != nil {
 		return nil, err
 	}
+	if req.Lease && req.Poll != "" && it.poll == req.Poll && next.poll == "" {
+		// The lease is released. A commit that queued a packet after this fetch's read saw the
+		// lease taken and left the push to its holder: look once more, and take it if so. (A
+		// commit after this read sees the lease free and pushes itself.)
+		if queued, err := s.queued(ctx, sid); err != nil {
+			return nil, err
+		} else if queued {
+			return f, errRecheck
+		}
+	}
 	return f, nil
+}
+
+// queued reports whether any live packet is queued for the session (one Query of the queue's
+// first items).
+func (s *Store) queued(ctx context.Context, sid string) (bool, error) {
+	out, err := s.db.Query(ctx, &dynamodb.QueryInput{
+		TableName: s.table(), ConsistentRead: aws.Bool(true),
+		KeyConditionExpression:    aws.String("pk = :pk AND sk > :s"),
+		ExpressionAttributeValues: map[string]types.AttributeValue{":pk": str(sessionPK(sid)), ":s": str(sessionSK)},
+		ProjectionExpression:      aws.String("sk, expires"),
+		Limit:                     aws.Int32(16),
+		ReturnConsumedCapacity:    s.returnCapacity(),
+	})
+	if err != nil {
+		return false, unavailable(err)
+	}
+	trackOne(s, "Query", out.ConsumedCapacity)
+	now := s.nowMS()
+	for _, q := range out.Items {
+		if live(itemExpires(q), now) {
+			return true, nil
+		}
+	}
+	return false, nil
 }
 
 func skOf(m map[string]types.AttributeValue) string {
