@@ -222,6 +222,18 @@ func (e *Engine) upgraded(ctx context.Context, sid string) bool {
 	}
 }
 
+// abandoned reports whether the client gave up on the GET r (its context is cancelled, not timed
+// out): then the store call that just failed was cut short by that, not a store failure, and the
+// session ends as for any GET the client abandons ("transport error").
+func (e *Engine) abandoned(r *http.Request, sid string) bool {
+	if !errors.Is(r.Context().Err(), context.Canceled) {
+		return false
+	}
+	e.log.Info("poll abandoned by the client", "sid", sid)
+	e.closeLogged(r.Context(), sid, "transport error")
+	return true
+}
+
 // deadlineMargin is how long before its context's deadline a held GET answers.
 const deadlineMargin = 1500 * time.Millisecond
 
@@ -257,6 +269,8 @@ func (e *Engine) poll(w http.ResponseWriter, r *http.Request, sid string) {
 		// Engine.IO v4 §"Upgrade": after the upgrade, polling requests for the sid are refused.
 		e.refuse(w, r, http.StatusBadRequest, codeBadRequest, sid)
 		return
+	case err != nil && e.abandoned(r, sid):
+		return
 	case err != nil:
 		e.fail(w, r, sid, err)
 		return
@@ -271,6 +285,9 @@ func (e *Engine) poll(w http.ResponseWriter, r *http.Request, sid string) {
 		// however the two connections race; otherwise answer a noop, as to a held GET.
 		if e.upgraded(ctx, sid) {
 			e.refuse(w, r, http.StatusBadRequest, codeBadRequest, sid)
+			return
+		}
+		if e.abandoned(r, sid) {
 			return
 		}
 		writeText(w, []byte{'0' + byte(engineio.PacketNoop)})
@@ -336,6 +353,8 @@ func (e *Engine) poll(w http.ResponseWriter, r *http.Request, sid string) {
 			return
 		case errors.Is(err, session.ErrTransport):
 			writeText(w, []byte{'0' + byte(engineio.PacketNoop)})
+			return
+		case err != nil && e.abandoned(r, sid):
 			return
 		case err != nil:
 			e.fail(w, r, sid, err)

@@ -1,0 +1,84 @@
+package handler_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/alicebob/miniredis/v2"
+	goredis "github.com/redis/go-redis/v9"
+
+	"github.com/serverless-socketio/server/handler"
+	"github.com/serverless-socketio/server/internal/siotest"
+	"github.com/serverless-socketio/server/session"
+	"github.com/serverless-socketio/server/store/redis"
+)
+
+// stallingStore is a store whose Fetch, once armed, blocks until its request is cancelled and
+// then fails as a network store does when its call is cut short.
+type stallingStore struct {
+	session.Store
+	armed   atomic.Bool
+	stalled chan struct{}
+}
+
+func (s *stallingStore) Fetch(ctx context.Context, sid string, req session.FetchRequest) (*session.Fetched, error) {
+	if s.armed.CompareAndSwap(true, false) {
+		close(s.stalled)
+		<-ctx.Done()
+		return nil, fmt.Errorf("stalling store: %w: %w", session.ErrUnavailable, ctx.Err())
+	}
+	return s.Store.Fetch(ctx, sid, req)
+}
+
+// TestCancelledPollDuringStoreCallClosesSession: a GET the client abandons while the store call
+// is in flight (not while the poll waits) ends the session with "transport error" too; the
+// cut-short call is not reported as a store failure. (Found by the official Engine.IO suite on
+// the DynamoDB store, whose calls are slow enough to be cut short.)
+func TestCancelledPollDuringStoreCallClosesSession(t *testing.T) {
+	mr := miniredis.RunT(t)
+	rdb := goredis.NewClient(&goredis.Options{Addr: mr.Addr()})
+	defer rdb.Close()
+	rs := redis.New(rdb, redis.Options{})
+	defer rs.Close()
+	store := &stallingStore{Store: rs, stalled: make(chan struct{})}
+	eng, err := handler.New(handler.Config{
+		Store: store, App: handler.Echo{}, PollHold: 5 * time.Second,
+		Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	hs := httptest.NewServer(eng)
+	defer hs.Close()
+	c := (&siotest.Server{URL: hs.URL + "/socket.io/"}).Open(t)
+
+	store.armed.Store(true)
+	ctx, cancel := context.WithCancel(context.Background())
+	req, _ := http.NewRequestWithContext(ctx, "GET", c.URL, nil)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		if resp, err := http.DefaultClient.Do(req); err == nil {
+			resp.Body.Close()
+		}
+	}()
+	<-store.stalled
+	cancel()
+	<-done
+	var closed *session.ClosedError
+	siotest.Until(t, "session closed after its GET was cancelled during a store call", func() bool {
+		_, err := rs.Load(context.Background(), c.SID)
+		return errors.As(err, &closed)
+	})
+	if closed.Reason != "transport error" {
+		t.Fatalf("close reason %q, want transport error", closed.Reason)
+	}
+}
