@@ -196,7 +196,7 @@ func (e *Engine) closeLogged(ctx context.Context, sid, reason string) {
 }
 
 // upgradeGrace is how long a GET that finds an upgrade probe in progress waits for its outcome.
-const upgradeGrace = 250 * time.Millisecond
+const upgradeGrace = 100 * time.Millisecond
 
 // upgraded reports whether the session completes its upgrade within upgradeGrace.
 func (e *Engine) upgraded(ctx context.Context, sid string) bool {
