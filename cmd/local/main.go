@@ -21,6 +21,7 @@
 //	-sweep          SIO_SWEEP_INTERVAL  how often dead sessions are swept and WebSocket pings sent (default 1s)
 //	-connect-timeout SIO_CONNECT_TIMEOUT close sessions that connect no namespace in time (default 45s)
 //	-conformance    SIO_CONFORMANCE     the setup of the official test suites (see below)
+//	-pprof          SIO_PPROF           serve net/http/pprof on this address (e.g. 127.0.0.1:6060); empty: off
 //	-client-js      SIO_CLIENT_JS       file served as /socket.io.min.js for the chat page at /
 //	                                    (the official browser bundle, socket.io-client's
 //	                                    dist/socket.io.min.js); empty: a redirect to the CDN copy
@@ -40,6 +41,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/http/pprof"
 	"os"
 	"os/signal"
 	"strconv"
@@ -85,6 +87,7 @@ type config struct {
 	connectTimeout time.Duration
 	conformance    bool
 	clientJS       string
+	pprof          string
 }
 
 func main() {
@@ -133,6 +136,7 @@ func parseConfig(args []string, getenv func(string) string) (config, error) {
 	fs.DurationVar(&c.sweep, "sweep", dur("SIO_SWEEP_INTERVAL", "1s"), "how often dead sessions are swept and WebSocket pings sent")
 	fs.DurationVar(&c.connectTimeout, "connect-timeout", dur("SIO_CONNECT_TIMEOUT", "45s"), "close sessions that connect no namespace within this time")
 	fs.BoolVar(&c.conformance, "conformance", conformance, "serve the setup the official conformance suites expect")
+	fs.StringVar(&c.pprof, "pprof", env("SIO_PPROF", ""), "serve net/http/pprof on this address (e.g. 127.0.0.1:6060); empty: off")
 	fs.StringVar(&c.clientJS, "client-js", env("SIO_CLIENT_JS", ""), "file served as /socket.io.min.js (the official browser client); empty: redirect to the CDN")
 	if err := fs.Parse(args); err != nil {
 		return c, err
@@ -265,6 +269,23 @@ func run(ctx context.Context, cfg config, log *slog.Logger) error {
 	ln, err := net.Listen("tcp", cfg.addr)
 	if err != nil {
 		return err
+	}
+	if cfg.pprof != "" {
+		// Profiles on their own listener: never on the public address.
+		pl, err := net.Listen("tcp", cfg.pprof)
+		if err != nil {
+			return fmt.Errorf("-pprof: %w", err)
+		}
+		mux := http.NewServeMux()
+		mux.HandleFunc("/debug/pprof/", pprof.Index)
+		mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
+		mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
+		mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
+		mux.HandleFunc("/debug/pprof/cmdline", pprof.Cmdline)
+		ps := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+		go func() { _ = ps.Serve(pl) }()
+		defer ps.Close()
+		log.Info("pprof", "addr", "http://"+pl.Addr().String()+"/debug/pprof/")
 	}
 	srv := &http.Server{Handler: r, ReadHeaderTimeout: 10 * time.Second}
 	sweepCtx, stopSweep := context.WithCancel(ctx)
