@@ -250,6 +250,10 @@ func (e *Engine) poll(w http.ResponseWriter, r *http.Request, sid string) {
 		holdEnd = minTime(holdEnd, dl.Add(-deadlineMargin))
 	}
 	req := session.FetchRequest{Poll: token, Hold: e.cfg.PollHold + 5*time.Second, Ping: true}
+	var mark uint64
+	if mn, ok := e.cfg.Store.(session.MarkingNotifier); ok {
+		mark = mn.Mark()
+	}
 	f, err := e.cfg.Store.Fetch(ctx, sid, req)
 	var closed *session.ClosedError
 	switch {
@@ -298,9 +302,11 @@ func (e *Engine) poll(w http.ResponseWriter, r *http.Request, sid string) {
 		return
 	}
 
-	wake, stop := e.waiter(ctx, sid, f.Rooms)
+	wake, stop, missed := e.waiterSince(ctx, sid, f.Rooms, mark)
 	defer stop()
-	checked := false // the watch was not active during the first fetch: fetch once more
+	// Unless the store can tell that the watch missed nothing since the first fetch began, a
+	// wake-up may have come before the watch was active: fetch once more.
+	checked := !missed
 	for {
 		if checked {
 			now := e.cfg.Now()
@@ -401,6 +407,22 @@ func minTime(a, b time.Time) time.Time {
 		return b
 	}
 	return a
+}
+
+// waiterSince is waiter, and reports whether a wake-up may have been missed since mark (always,
+// unless the store is a session.MarkingNotifier that can tell it was not).
+func (e *Engine) waiterSince(ctx context.Context, sid string, rooms []session.RoomRef, mark uint64) (<-chan struct{}, func(), bool) {
+	if mn, ok := e.cfg.Store.(session.MarkingNotifier); ok {
+		w, missed, err := mn.WatchSince(ctx, sid, rooms, mark)
+		if err == nil {
+			return w.C(), w.Stop, missed
+		}
+		if ctx.Err() == nil {
+			e.log.Warn("watch failed; falling back to polling the store", "sid", sid, "err", err)
+		}
+	}
+	wake, stop := e.waiter(ctx, sid, rooms)
+	return wake, stop, true
 }
 
 // waiter returns a channel that fires when packets may have arrived: the store's push

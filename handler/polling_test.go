@@ -484,3 +484,29 @@ func TestClientCloseBeforeGet(t *testing.T) {
 		t.Fatalf("second GET after the close: %d %q", status, body)
 	}
 }
+
+// TestRoundTripsWaitingGet counts the Redis round trips of a GET that finds nothing and waits
+// out its hold: its fetch, then the release at the end. The first GET of a session also fetches
+// once more after subscribing (a wake-up may have come before the subscription was active); the
+// next one finds its channels still subscribed and nothing since its fetch began, so it does not.
+func TestRoundTripsWaitingGet(t *testing.T) {
+	srv := chatServer(t, handler.Config{PollHold: 300 * time.Millisecond})
+	c := srv.Open(t)
+	c.Connect("/chat")
+	count := func() int64 {
+		before := srv.RoundTrips.Load()
+		if p := c.Get(); len(p) != 1 || p[0] != "6" {
+			t.Fatalf("GET answered %q, want a noop at the end of the hold", p)
+		}
+		return srv.RoundTrips.Load() - before
+	}
+	// The first also subscribes (the counter sees the pub/sub connection's commands too).
+	first := count()
+	if first < 3 {
+		t.Errorf("first waiting GET: %d round trips, want at least 3 (fetch, fetch after subscribing, release)", first)
+	}
+	if n := count(); n != 2 {
+		t.Errorf("next waiting GET: %d round trips, want 2 (fetch, release)", n)
+	}
+	t.Logf("waiting GET: %d round trips the first time, 2 after", first)
+}

@@ -103,6 +103,18 @@ type Notifier interface {
 	Watch(ctx context.Context, sid string, rooms []RoomRef) (Watch, error)
 }
 
+// MarkingNotifier is a [Notifier] that can tell whether a watch missed nothing: a long-poll takes
+// a Mark before its first fetch, and if WatchSince then reports nothing missed since the mark, that
+// fetch saw everything and the poll can wait at once instead of fetching a second time.
+type MarkingNotifier interface {
+	Notifier
+	// Mark returns the current point in the store's stream of wake-ups.
+	Mark() uint64
+	// WatchSince is Watch, and reports whether a wake-up for the session or rooms may have
+	// come since mark (always true when it cannot tell).
+	WatchSince(ctx context.Context, sid string, rooms []RoomRef, mark uint64) (w Watch, missed bool, err error)
+}
+
 // Watch is an active subscription from [Notifier.Watch].
 type Watch interface {
 	// C receives a value when packets may have been queued (possibly spuriously).

@@ -56,8 +56,8 @@ type Store struct {
 }
 
 var (
-	_ session.Store    = (*Store)(nil)
-	_ session.Notifier = (*Store)(nil)
+	_ session.Store           = (*Store)(nil)
+	_ session.MarkingNotifier = (*Store)(nil)
 )
 
 // New returns a store on rdb. The caller keeps ownership of rdb; call [Store.Close] to stop the
@@ -371,12 +371,30 @@ func (s *Store) Due(ctx context.Context, now time.Time, limit int) (*session.Due
 }
 
 // Watch subscribes (through the store's one shared pub/sub connection) to the session's channel
-// and its rooms' channels; see [session.Notifier].
+// and its rooms' channels; see [session.Notifier]. Channels stay subscribed for a moment after
+// their last watch stops, for the session's next poll.
 func (s *Store) Watch(ctx context.Context, sid string, rooms []session.RoomRef) (session.Watch, error) {
+	return s.hub.watch(ctx, s.channels(sid, rooms))
+}
+
+// Mark returns the current point in the stream of wake-ups; see [session.MarkingNotifier].
+func (s *Store) Mark() uint64 { return s.hub.mark() }
+
+// WatchSince is Watch, reporting whether a wake-up may have been missed since mark: not if every
+// channel was already subscribed at mark and none has had a message since.
+func (s *Store) WatchSince(ctx context.Context, sid string, rooms []session.RoomRef, mark uint64) (session.Watch, bool, error) {
+	w, missed, err := s.hub.watchSince(ctx, s.channels(sid, rooms), mark)
+	if err != nil {
+		return nil, true, err
+	}
+	return w, missed, nil
+}
+
+func (s *Store) channels(sid string, rooms []session.RoomRef) []string {
 	names := make([]string, 0, len(rooms)+1)
 	names = append(names, s.opt.Prefix+":w:s:"+sid)
 	for _, r := range rooms {
 		names = append(names, s.opt.Prefix+":w:r:"+strconv.Itoa(len(r.Namespace))+":"+r.Namespace+":"+r.Room)
 	}
-	return s.hub.watch(ctx, names)
+	return names
 }
