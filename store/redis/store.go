@@ -50,9 +50,10 @@ type Options struct {
 // Store is a [session.Store] and [session.Notifier] on Redis (or any server speaking its
 // protocol with Lua scripting and streams, Redis ≥ 6.2). It is safe for concurrent use.
 type Store struct {
-	rdb goredis.UniversalClient
-	opt Options
-	hub *hub
+	rdb   goredis.UniversalClient
+	opt   Options
+	hub   *hub
+	batch *batcher
 }
 
 var (
@@ -78,11 +79,14 @@ func New(rdb goredis.UniversalClient, opt Options) *Store {
 	if opt.Now == nil {
 		opt.Now = time.Now
 	}
-	return &Store{rdb: rdb, opt: opt, hub: newHub(rdb)}
+	return &Store{rdb: rdb, opt: opt, hub: newHub(rdb), batch: newBatcher(rdb, fetchWorkers)}
 }
 
 // Close stops the pub/sub connection used by watches. The store must not be used afterwards.
-func (s *Store) Close() error { return s.hub.close() }
+func (s *Store) Close() error { s.batch.close(); return s.hub.close() }
+
+// fetchWorkers is how many fetch pipelines may be in flight at once.
+const fetchWorkers = 4
 
 func (s *Store) sessionKey(sid string) string { return s.opt.Prefix + ":{" + sid + "}" }
 func (s *Store) logKey(sid string) string     { return s.opt.Prefix + ":{" + sid + "}:q" }
@@ -298,9 +302,9 @@ func (s *Store) Fetch(ctx context.Context, sid string, req session.FetchRequest)
 	if req.Lease {
 		lease = "1"
 	}
-	raw, err := fetchScript.Run(ctx, s.rdb, []string{s.sessionKey(sid), s.logKey(sid)},
+	raw, err := s.batch.fetch(ctx, []string{s.sessionKey(sid), s.logKey(sid)},
 		s.opt.Now().UnixMilli(), s.opt.Prefix, max, req.Poll, ms(req.Hold), ping, ms(s.opt.SessionTTL),
-		transport, lease, sid).Slice()
+		transport, lease, sid)
 	if err != nil {
 		return nil, unavailable(err)
 	}

@@ -1,0 +1,69 @@
+package redis_test
+
+import (
+	"context"
+	"fmt"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/alicebob/miniredis/v2"
+	goredis "github.com/redis/go-redis/v9"
+
+	"github.com/serverless-socketio/server/session"
+	"github.com/serverless-socketio/server/store/redis"
+)
+
+// TestConcurrentFetchesBatched: many fetches at once (sent together in pipelines) each get their
+// own session's packets, also right after Redis forgot the script (NOSCRIPT inside a pipeline).
+func TestConcurrentFetchesBatched(t *testing.T) {
+	mr := miniredis.RunT(t)
+	rdb := goredis.NewClient(&goredis.Options{Addr: mr.Addr()})
+	defer rdb.Close()
+	s := redis.New(rdb, redis.Options{})
+	defer s.Close()
+	ctx := context.Background()
+	const n = 200
+	sids := make([]string, n)
+	for i := range sids {
+		sids[i] = fmt.Sprintf("s%03d", i)
+		if err := s.Create(ctx, &session.Session{ID: sids[i], Transport: "polling", PingInterval: time.Minute, PingTimeout: time.Minute, LastPong: time.Now()}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for round := range 2 {
+		for i, sid := range sids {
+			var b session.Batch
+			b.Send(fmt.Appendf(nil, "%s-%d-%d", sid, round, i))
+			if _, err := s.Commit(ctx, sid, &b); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if round == 1 {
+			if err := rdb.ScriptFlush(ctx).Err(); err != nil {
+				t.Fatal(err)
+			}
+		}
+		var wg sync.WaitGroup
+		errs := make(chan error, n)
+		for i, sid := range sids {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				f, err := s.Fetch(ctx, sid, session.FetchRequest{})
+				want := fmt.Sprintf("%s-%d-%d", sid, round, i)
+				switch {
+				case err != nil:
+					errs <- err
+				case len(f.Payloads) != 1 || string(f.Payloads[0]) != want:
+					errs <- fmt.Errorf("fetch of %s got %q, want [%s]", sid, f.Payloads, want)
+				}
+			}()
+		}
+		wg.Wait()
+		close(errs)
+		for err := range errs {
+			t.Fatalf("round %d: %v", round, err)
+		}
+	}
+}
