@@ -2,11 +2,9 @@ package handler_test
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"log/slog"
-	"net/http"
 	"net/http/httptest"
 	"sync/atomic"
 	"testing"
@@ -61,24 +59,5 @@ func TestCancelledPollDuringStoreCallClosesSession(t *testing.T) {
 	c := (&siotest.Server{URL: hs.URL + "/socket.io/"}).Open(t)
 
 	store.armed.Store(true)
-	ctx, cancel := context.WithCancel(context.Background())
-	req, _ := http.NewRequestWithContext(ctx, "GET", c.URL, nil)
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		if resp, err := http.DefaultClient.Do(req); err == nil {
-			resp.Body.Close()
-		}
-	}()
-	<-store.stalled
-	cancel()
-	<-done
-	var closed *session.ClosedError
-	siotest.Until(t, "session closed after its GET was cancelled during a store call", func() bool {
-		_, err := rs.Load(context.Background(), c.SID)
-		return errors.As(err, &closed)
-	})
-	if closed.Reason != "transport error" {
-		t.Fatalf("close reason %q, want transport error", closed.Reason)
-	}
+	abandonGet(t, c.URL, c.SID, rs, func() { <-store.stalled })
 }

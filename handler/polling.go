@@ -202,7 +202,7 @@ const upgradeGrace = 100 * time.Millisecond
 func (e *Engine) upgraded(ctx context.Context, sid string) bool {
 	ctx, cancel := context.WithTimeout(ctx, upgradeGrace)
 	defer cancel()
-	wake, stop := e.waiter(ctx, sid, nil)
+	wake, stop, _ := e.waiter(ctx, sid, nil, 0)
 	defer stop()
 	for {
 		st, err := e.cfg.Store.Load(ctx, sid)
@@ -302,7 +302,7 @@ func (e *Engine) poll(w http.ResponseWriter, r *http.Request, sid string) {
 		return
 	}
 
-	wake, stop, missed := e.waiterSince(ctx, sid, f.Rooms, mark)
+	wake, stop, missed := e.waiter(ctx, sid, f.Rooms, mark)
 	defer stop()
 	// Unless the store can tell that the watch missed nothing since the first fetch began, a
 	// wake-up may have come before the watch was active: fetch once more.
@@ -409,34 +409,38 @@ func minTime(a, b time.Time) time.Time {
 	return a
 }
 
-// waiterSince is waiter, and reports whether a wake-up may have been missed since mark (always,
-// unless the store is a session.MarkingNotifier that can tell it was not).
-func (e *Engine) waiterSince(ctx context.Context, sid string, rooms []session.RoomRef, mark uint64) (<-chan struct{}, func(), bool) {
-	if mn, ok := e.cfg.Store.(session.MarkingNotifier); ok {
-		w, missed, err := mn.WatchSince(ctx, sid, rooms, mark)
-		if err == nil {
-			return w.C(), w.Stop, missed
-		}
-		if ctx.Err() == nil {
-			e.log.Warn("watch failed; falling back to polling the store", "sid", sid, "err", err)
-		}
+// waiter returns a channel that fires when packets may have arrived (the store's push
+// notifications, or a bounded backoff when it has none or watching failed), and reports whether
+// a wake-up may have been missed since mark, taken before the caller's last fetch: always, unless
+// the store is a session.MarkingNotifier that can tell it was not.
+func (e *Engine) waiter(ctx context.Context, sid string, rooms []session.RoomRef, mark uint64) (<-chan struct{}, func(), bool) {
+	var (
+		w      session.Watch
+		err    error
+		missed = true
+	)
+	switch n := e.cfg.Store.(type) {
+	case session.MarkingNotifier:
+		w, missed, err = n.WatchSince(ctx, sid, rooms, mark)
+	case session.Notifier:
+		w, err = n.Watch(ctx, sid, rooms)
+	default:
+		wake, stop := e.backoff()
+		return wake, stop, true
 	}
-	wake, stop := e.waiter(ctx, sid, rooms)
+	if err == nil {
+		return w.C(), w.Stop, missed
+	}
+	if ctx.Err() == nil {
+		e.log.Warn("watch failed; falling back to polling the store", "sid", sid, "err", err)
+	}
+	wake, stop := e.backoff()
 	return wake, stop, true
 }
 
-// waiter returns a channel that fires when packets may have arrived: the store's push
-// notifications, or a bounded backoff when it has none or watching failed.
-func (e *Engine) waiter(ctx context.Context, sid string, rooms []session.RoomRef) (<-chan struct{}, func()) {
-	if n, ok := e.cfg.Store.(session.Notifier); ok {
-		w, err := n.Watch(ctx, sid, rooms)
-		if err == nil {
-			return w.C(), w.Stop
-		}
-		if ctx.Err() == nil {
-			e.log.Warn("watch failed; falling back to polling the store", "sid", sid, "err", err)
-		}
-	}
+// backoff returns a channel that fires after 50 ms, then after twice as long each time, up to
+// PollBackoff: how a held poll re-reads a store that cannot push.
+func (e *Engine) backoff() (<-chan struct{}, func()) {
 	ch := make(chan struct{}, 1)
 	done := make(chan struct{})
 	go func() {

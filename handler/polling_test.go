@@ -266,11 +266,13 @@ func TestClientClose(t *testing.T) {
 	}
 }
 
-func TestCancelledPollClosesSession(t *testing.T) {
-	srv := chatServer(t, handler.Config{PollHold: 5 * time.Second})
-	c := srv.Open(t)
+// abandonGet sends a GET to url, waits until cancelAt returns, then cancels it as a client that gives up,
+// and waits until store shows the session closed ("transport error"): on the store, not over
+// HTTP, since a GET racing the close would find the abandoned hold and fail for that reason.
+func abandonGet(t *testing.T, url, sid string, store session.Store, cancelAt func()) {
+	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
-	req, _ := http.NewRequestWithContext(ctx, "GET", c.URL, nil)
+	req, _ := http.NewRequestWithContext(ctx, "GET", url, nil)
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
@@ -278,19 +280,23 @@ func TestCancelledPollClosesSession(t *testing.T) {
 			resp.Body.Close()
 		}
 	}()
-	time.Sleep(100 * time.Millisecond)
+	cancelAt()
 	cancel()
 	<-done
-	// Wait until the server has noticed and closed the session (on the store, not over HTTP:
-	// a GET racing the close would find the abandoned hold and fail for that reason instead).
 	var closed *session.ClosedError
 	siotest.Until(t, "session closed after its GET was cancelled", func() bool {
-		_, err := srv.Store.Load(context.Background(), c.SID)
+		_, err := store.Load(context.Background(), sid)
 		return errors.As(err, &closed)
 	})
 	if closed.Reason != "transport error" {
 		t.Fatalf("close reason %q, want transport error", closed.Reason)
 	}
+}
+
+func TestCancelledPollClosesSession(t *testing.T) {
+	srv := chatServer(t, handler.Config{PollHold: 5 * time.Second})
+	c := srv.Open(t)
+	abandonGet(t, c.URL, c.SID, srv.Store, func() { time.Sleep(100 * time.Millisecond) })
 	// A noop is owed only to a close the client asked for, not to an abandoned poll.
 	if status, body := siotest.Do(t, "GET", c.URL, ""); status != 400 || body != errorBody(1, "Session ID unknown") {
 		t.Fatalf("GET after the cancelled one: %d %q, want the session unknown", status, body)

@@ -89,18 +89,11 @@ func (s *Store) commit(ctx context.Context, sid string, loaded *sessionItem, b *
 		if err != nil {
 			return nil, err
 		}
-		err = s.apply(ctx, sid, p)
-		if conflict(err) && attempt < maxAttempts {
-			if err := backoff(ctx, attempt); err != nil {
-				return nil, unavailable(err)
+		if err := s.apply(ctx, sid, p); err != nil {
+			if retry, err := again(ctx, attempt, err); !retry {
+				return nil, err
 			}
 			continue
-		}
-		if conflict(err) {
-			return nil, unavailable(err)
-		}
-		if err != nil {
-			return nil, err
 		}
 		if err := s.writeAll(ctx, p.after); err != nil {
 			return nil, err
@@ -418,7 +411,7 @@ func (s *Store) readMembers(ctx context.Context, members map[roomRef]map[string]
 					mu.Unlock()
 					return
 				}
-				trackOne(s, "Query", out.ConsumedCapacity)
+				s.trackOne("Query", out.ConsumedCapacity)
 				for _, item := range out.Items {
 					m, _ := item[attrSK].(*types.AttributeValueMemberS)
 					if m == nil || !live(itemExpires(item), now) {

@@ -34,16 +34,13 @@ func (s *Store) Fetch(ctx context.Context, sid string, req session.FetchRequest)
 		if errors.Is(err, errRecheck) {
 			return f, nil
 		}
-		if conflict(err) && attempt < maxAttempts {
-			if err := backoff(ctx, attempt); err != nil {
-				return nil, unavailable(err)
+		if err != nil {
+			if retry, err := again(ctx, attempt, err); !retry {
+				return nil, err
 			}
 			continue
 		}
-		if conflict(err) {
-			return nil, unavailable(err)
-		}
-		return f, err
+		return f, nil
 	}
 }
 
@@ -62,7 +59,7 @@ func (s *Store) fetchOnce(ctx context.Context, sid string, req session.FetchRequ
 	if err != nil {
 		return nil, unavailable(err)
 	}
-	trackOne(s, "Query", out.ConsumedCapacity)
+	s.trackOne("Query", out.ConsumedCapacity)
 	now := s.nowMS()
 	if len(out.Items) == 0 || skOf(out.Items[0]) != sessionSK {
 		return nil, session.ErrNotFound
@@ -222,7 +219,7 @@ func (s *Store) queued(ctx context.Context, sid string) (bool, error) {
 	if err != nil {
 		return false, unavailable(err)
 	}
-	trackOne(s, "Query", out.ConsumedCapacity)
+	s.trackOne("Query", out.ConsumedCapacity)
 	now := s.nowMS()
 	for _, q := range out.Items {
 		if live(itemExpires(q), now) {
@@ -281,7 +278,7 @@ func (s *Store) writeOne(ctx context.Context, w types.TransactWriteItem) error {
 			ExpressionAttributeValues: w.Put.ExpressionAttributeValues, ReturnConsumedCapacity: s.returnCapacity(),
 		})
 		if err == nil {
-			trackOne(s, "PutItem", out.ConsumedCapacity)
+			s.trackOne("PutItem", out.ConsumedCapacity)
 		}
 	case w.Delete != nil:
 		var out *dynamodb.DeleteItemOutput
@@ -290,7 +287,7 @@ func (s *Store) writeOne(ctx context.Context, w types.TransactWriteItem) error {
 			ExpressionAttributeValues: w.Delete.ExpressionAttributeValues, ReturnConsumedCapacity: s.returnCapacity(),
 		})
 		if err == nil {
-			trackOne(s, "DeleteItem", out.ConsumedCapacity)
+			s.trackOne("DeleteItem", out.ConsumedCapacity)
 		}
 	}
 	if err != nil && !conflict(err) {

@@ -134,7 +134,7 @@ func (s *Store) track(op string, cc ...types.ConsumedCapacity) {
 	s.opt.Capacity(op, r, w)
 }
 
-func trackOne(s *Store, op string, c *types.ConsumedCapacity) {
+func (s *Store) trackOne(op string, c *types.ConsumedCapacity) {
 	if c != nil {
 		s.track(op, *c)
 	} else {
@@ -172,6 +172,22 @@ func conflict(err error) bool {
 // maxAttempts bounds the optimistic retries of one operation.
 const maxAttempts = 12
 
+// again decides what follows a failed attempt of an optimistic operation: run it again after a
+// backoff (a lost race, attempts left), or return the error (wrapped as ErrUnavailable once the
+// attempts are spent).
+func again(ctx context.Context, attempt int, err error) (bool, error) {
+	if !conflict(err) {
+		return false, err
+	}
+	if attempt >= maxAttempts {
+		return false, unavailable(err)
+	}
+	if err := backoff(ctx, attempt); err != nil {
+		return false, unavailable(err)
+	}
+	return true, nil
+}
+
 func backoff(ctx context.Context, attempt int) error {
 	d := time.Duration(1<<min(attempt, 6)) * time.Millisecond
 	d += time.Duration(rand.Int64N(int64(d)))
@@ -188,22 +204,29 @@ func backoff(ctx context.Context, attempt int) error {
 // getSession reads the session item with a strongly consistent read; nil when there is none
 // (or only one whose TTL has passed).
 func (s *Store) getSession(ctx context.Context, sid string) (*sessionItem, error) {
+	item, err := s.getItem(ctx, sessionPK(sid))
+	if err != nil || len(item) == 0 {
+		return nil, err
+	}
+	it, err := decodeSession(item, s.opt.Shards)
+	if err != nil {
+		return nil, fmt.Errorf("dynamo store: session %s: %w", sid, err)
+	}
+	return it, nil
+}
+
+// getItem reads the item (pk, "!") with a strongly consistent read; an empty map when there is
+// none.
+func (s *Store) getItem(ctx context.Context, pk string) (map[string]types.AttributeValue, error) {
 	out, err := s.db.GetItem(ctx, &dynamodb.GetItemInput{
-		TableName: s.table(), Key: key(sessionPK(sid), sessionSK), ConsistentRead: aws.Bool(true),
+		TableName: s.table(), Key: key(pk, sessionSK), ConsistentRead: aws.Bool(true),
 		ReturnConsumedCapacity: s.returnCapacity(),
 	})
 	if err != nil {
 		return nil, unavailable(err)
 	}
-	trackOne(s, "GetItem", out.ConsumedCapacity)
-	if len(out.Item) == 0 {
-		return nil, nil
-	}
-	it, err := decodeSession(out.Item, s.opt.Shards)
-	if err != nil {
-		return nil, fmt.Errorf("dynamo store: session %s: %w", sid, err)
-	}
-	return it, nil
+	s.trackOne("GetItem", out.ConsumedCapacity)
+	return out.Item, nil
 }
 
 // Create stores a new session, and for a WebSocket session its connection index, in one write.
@@ -222,18 +245,16 @@ func (s *Store) Create(ctx context.Context, ss *session.Session) error {
 		TableName: s.table(), Item: it.encode(ss.ID),
 		ConditionExpression: aws.String("attribute_not_exists(pk)"),
 	}
+	var err error
 	if ss.Conn == "" {
-		out, err := s.db.PutItem(ctx, &dynamodb.PutItemInput{
-			TableName: put.TableName, Item: put.Item, ConditionExpression: put.ConditionExpression,
-			ReturnConsumedCapacity: s.returnCapacity(),
-		})
-		if err != nil {
-			return unavailable(err)
-		}
-		trackOne(s, "PutItem", out.ConsumedCapacity)
-		return nil
+		err = s.writeOne(ctx, types.TransactWriteItem{Put: put})
+	} else {
+		err = s.transact(ctx, []types.TransactWriteItem{{Put: put}, {Put: s.connPut(ss.Conn, ss.ID, it.mx)}})
 	}
-	return s.transact(ctx, []types.TransactWriteItem{{Put: put}, {Put: s.connPut(ss.Conn, ss.ID, it.mx)}})
+	if conflict(err) {
+		return fmt.Errorf("dynamo store: session %s exists already", ss.ID)
+	}
+	return err
 }
 
 // connPut indexes a WebSocket connection to its session; it lives as long as the session's
@@ -282,16 +303,12 @@ func (s *Store) stateOf(sid string, it *sessionItem) (*session.State, error) {
 
 // LoadConn resolves the connection index, then reads the session (two GetItems).
 func (s *Store) LoadConn(ctx context.Context, conn string) (*session.State, error) {
-	out, err := s.db.GetItem(ctx, &dynamodb.GetItemInput{
-		TableName: s.table(), Key: key(connPK(conn), sessionSK), ConsistentRead: aws.Bool(true),
-		ReturnConsumedCapacity: s.returnCapacity(),
-	})
+	item, err := s.getItem(ctx, connPK(conn))
 	if err != nil {
-		return nil, unavailable(err)
+		return nil, err
 	}
-	trackOne(s, "GetItem", out.ConsumedCapacity)
-	sidAV, ok := out.Item["sid"].(*types.AttributeValueMemberS)
-	if !ok || !live(itemExpires(out.Item), s.nowMS()) {
+	sidAV, ok := item["sid"].(*types.AttributeValueMemberS)
+	if !ok || !live(itemExpires(item), s.nowMS()) {
 		return nil, session.ErrNotFound
 	}
 	st, err := s.Load(ctx, sidAV.Value)
@@ -342,7 +359,7 @@ func (s *Store) Due(ctx context.Context, now time.Time, limit int) (*session.Due
 				}
 				return
 			}
-			trackOne(s, "Query", out.ConsumedCapacity)
+			s.trackOne("Query", out.ConsumedCapacity)
 			for _, m := range out.Items {
 				pk, _ := m[attrPK].(*types.AttributeValueMemberS)
 				if pk == nil || len(pk.Value) < 3 {

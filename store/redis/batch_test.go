@@ -7,21 +7,13 @@ import (
 	"testing"
 	"time"
 
-	"github.com/alicebob/miniredis/v2"
-	goredis "github.com/redis/go-redis/v9"
-
 	"github.com/serverless-socketio/server/session"
-	"github.com/serverless-socketio/server/store/redis"
 )
 
 // TestConcurrentFetchesBatched: many fetches at once (sent together in pipelines) each get their
 // own session's packets, also right after Redis forgot the script (NOSCRIPT inside a pipeline).
 func TestConcurrentFetchesBatched(t *testing.T) {
-	mr := miniredis.RunT(t)
-	rdb := goredis.NewClient(&goredis.Options{Addr: mr.Addr()})
-	defer rdb.Close()
-	s := redis.New(rdb, redis.Options{})
-	defer s.Close()
+	_, rdb, _, s := miniStore(t)
 	ctx := context.Background()
 	const n = 200
 	sids := make([]string, n)

@@ -58,15 +58,21 @@ func TestConformanceRealRedis(t *testing.T) {
 	})
 }
 
+// miniStore returns a store on a fresh miniredis, on the suite's clock, closed when the test ends.
+func miniStore(t *testing.T) (*miniredis.Miniredis, *goredis.Client, *storetest.Clock, *redis.Store) {
+	t.Helper()
+	mr := miniredis.RunT(t)
+	rdb := goredis.NewClient(&goredis.Options{Addr: mr.Addr()})
+	clock := storetest.NewClock()
+	s := redis.New(rdb, redis.Options{Now: clock.Now})
+	t.Cleanup(func() { s.Close(); rdb.Close() })
+	return mr, rdb, clock, s
+}
+
 // TestSweepForgetsVanishedSession: a session whose keys expired without a close (no sweeper ran
 // in time) is listed by Expired once, and the sweeper's close drops it from the index.
 func TestSweepForgetsVanishedSession(t *testing.T) {
-	mr := miniredis.RunT(t)
-	rdb := goredis.NewClient(&goredis.Options{Addr: mr.Addr()})
-	defer rdb.Close()
-	clock := storetest.NewClock()
-	s := redis.New(rdb, redis.Options{Now: clock.Now})
-	defer s.Close()
+	mr, _, clock, s := miniStore(t)
 	ctx := context.Background()
 	ss := &session.Session{ID: "vanished", Transport: "polling", PingInterval: time.Second, PingTimeout: time.Second, LastPong: clock.Now()}
 	if err := s.Create(ctx, ss); err != nil {
@@ -90,12 +96,7 @@ func TestSweepForgetsVanishedSession(t *testing.T) {
 // TestMemberSetOutlivesQuietRoom: a live WebSocket member stays in a room's member set however
 // long nobody joins the room (its pongs keep it there), so broadcasts keep being pushed to it.
 func TestMemberSetOutlivesQuietRoom(t *testing.T) {
-	mr := miniredis.RunT(t)
-	rdb := goredis.NewClient(&goredis.Options{Addr: mr.Addr()})
-	defer rdb.Close()
-	clock := storetest.NewClock()
-	s := redis.New(rdb, redis.Options{Now: clock.Now})
-	defer s.Close()
+	mr, _, clock, s := miniStore(t)
 	ctx := context.Background()
 	create := func(id, transport, conn string) {
 		ss := &session.Session{ID: id, Transport: transport, Conn: conn, PingInterval: 25 * time.Second, PingTimeout: 20 * time.Second, LastPong: clock.Now()}
