@@ -65,6 +65,11 @@ type Config struct {
 	// FlushParallel bounds the concurrent pushes to WebSocket members after a broadcast; zero
 	// means 32.
 	FlushParallel int
+	// Pump says that the process holding a WebSocket connection delivers its session's packets
+	// itself (WSPump, run by cmd/local's gateway for each connection), so a commit does not push
+	// to WebSocket members and the sweeper does not ping them. It needs a store that is a
+	// session.MarkingNotifier. API Gateway holds the connections on AWS: Lambda pushes.
+	Pump bool
 	// Shutdown, when closed, makes held GETs answer at once (a noop) so a graceful shutdown does
 	// not wait for them; the sessions stay open for another process to serve. Nil means never.
 	Shutdown <-chan struct{}
@@ -105,6 +110,9 @@ func New(cfg Config) (*Engine, error) {
 	}
 	if cfg.FlushParallel <= 0 {
 		cfg.FlushParallel = 32
+	}
+	if _, ok := cfg.Store.(session.MarkingNotifier); cfg.Pump && !ok {
+		return nil, errors.New("handler: Config.Pump needs a store that pushes wake-ups (session.MarkingNotifier)")
 	}
 	if cfg.Upgrades == nil {
 		cfg.Upgrades = []string{}

@@ -223,9 +223,10 @@ func (e *Engine) closeState(ctx context.Context, st *session.State, reason strin
 	return e.commitClose(ctx, st.ID, st, reason, &b)
 }
 
-// flushAll pushes what is queued for each WebSocket session, at most FlushParallel at a time.
+// flushAll pushes what is queued for each WebSocket session, at most FlushParallel at a time;
+// with Config.Pump, each connection's pump delivers instead.
 func (e *Engine) flushAll(ctx context.Context, sids []string) {
-	if len(sids) == 0 || e.cfg.Sender == nil {
+	if len(sids) == 0 || e.cfg.Sender == nil || e.cfg.Pump {
 		return
 	}
 	if len(sids) == 1 {

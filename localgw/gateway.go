@@ -40,6 +40,12 @@ type Routes interface {
 	WSDisconnect(ctx context.Context, conn string) error
 }
 
+// Pumper is implemented by route handlers that deliver a connection's frames from the process
+// holding it (handler.Engine.WSPump): the gateway runs it for each connection, with Options.Pump.
+type Pumper interface {
+	WSPump(ctx context.Context, conn string, send func(frame []byte, binary bool) error) error
+}
+
 // Gateway accepts WebSocket connections and relays frames between processes.
 type Gateway struct {
 	routes   Routes
@@ -48,6 +54,7 @@ type Gateway struct {
 	rdb      goredis.UniversalClient // nil: a single process, no relay
 	prefix   string
 	maxFrame int64
+	pump     bool
 
 	mu    sync.Mutex
 	conns map[string]*conn
@@ -84,6 +91,12 @@ type Options struct {
 	MaxFrame int64
 	// Logger; nil means slog.Default().
 	Logger *slog.Logger
+	// Pump runs the routes' WSPump (they must be a Pumper) for each connection, from its open
+	// until it closes: the connection's frames come from its pump, which is the only writer of
+	// a session's packets. Frames for this process's connections are then written directly;
+	// only those for other processes' connections (an open packet, a probe's answer, a close)
+	// cross Redis.
+	Pump bool
 }
 
 // New returns a gateway; call SetRoutes before serving, and Close when done.
@@ -101,7 +114,7 @@ func New(opt Options) *Gateway {
 	_, _ = rand.Read(id[:])
 	g := &Gateway{
 		log: opt.Logger, instance: base64.RawURLEncoding.EncodeToString(id[:]), rdb: opt.Redis,
-		prefix: opt.Prefix, maxFrame: opt.MaxFrame, conns: make(map[string]*conn),
+		prefix: opt.Prefix, maxFrame: opt.MaxFrame, pump: opt.Pump, conns: make(map[string]*conn),
 	}
 	return g
 }
@@ -204,6 +217,15 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		g.log.Warn("websocket open failed", "conn", id, "err", err)
 		return
 	}
+	if g.pump {
+		pctx, stop := context.WithCancel(ctx)
+		pumped := make(chan struct{})
+		defer func() { stop(); <-pumped }()
+		go func() {
+			defer close(pumped)
+			g.runPump(pctx, id, c)
+		}()
+	}
 	for {
 		typ, data, err := ws.Read(ctx)
 		if err != nil {
@@ -222,6 +244,28 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 }
 
+// runPump runs the connection's pump; when the pump ends because the session did, or failed,
+// the connection closes.
+func (g *Gateway) runPump(ctx context.Context, id string, c *conn) {
+	p, ok := g.routes.(Pumper)
+	if !ok {
+		g.log.Error("websocket pump: the routes have no WSPump", "conn", id)
+		c.close(websocket.StatusInternalError)
+		return
+	}
+	send := func(frame []byte, binary bool) error { return g.write(ctx, c, frame, binary) }
+	err := p.WSPump(ctx, id, send)
+	if ctx.Err() != nil {
+		return // the connection ended first
+	}
+	if err != nil && !errors.Is(err, handler.ErrGone) {
+		g.log.Warn("websocket pump failed; closing", "conn", id, "err", err)
+		c.close(websocket.StatusInternalError)
+		return
+	}
+	c.close(websocket.StatusNormalClosure)
+}
+
 // Send writes a frame to a connection of this process, or relays it to the owner process; it
 // returns once Redis has the frame (or the frame is written, for a single process).
 func (g *Gateway) Send(ctx context.Context, id string, frame []byte, binary bool) error {
@@ -238,7 +282,7 @@ func (g *Gateway) route(ctx context.Context, id string, op byte, frame []byte, b
 	if !ok {
 		return handler.ErrGone
 	}
-	if g.rdb == nil {
+	if g.rdb == nil || (g.pump && owner == g.instance) {
 		if owner != g.instance {
 			return handler.ErrGone
 		}
@@ -291,6 +335,11 @@ func (g *Gateway) local(ctx context.Context, id string, op byte, frame []byte, b
 		c.close(websocket.StatusNormalClosure)
 		return nil
 	}
+	return g.write(ctx, c, frame, binary)
+}
+
+// write writes one frame; frames to one connection never interleave.
+func (g *Gateway) write(ctx context.Context, c *conn, frame []byte, binary bool) error {
 	typ := websocket.MessageText
 	if binary {
 		typ = websocket.MessageBinary

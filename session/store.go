@@ -69,6 +69,11 @@ type FetchRequest struct {
 	// flusher at a time pushes a session's packets, in order. A fetch by another Poll while the
 	// lease is held fails with ErrBusy; the holder will pick up what it committed.
 	Lease bool
+	// Pin, with Poll and Hold, makes the hold a WebSocket pump's: every fetch by Poll keeps and
+	// renews it, whatever it finds, so that only the pump of the process holding the connection
+	// takes the session's packets, and writes them in order. Rooms is then always set. Only
+	// stores that are a [Notifier] support it.
+	Pin bool
 	// Ping asks for the heartbeat ping when it is due (PingInterval after the last pong and not
 	// sent yet): the fetch then records it as sent, reports Pinged, and releases the hold.
 	Ping bool
@@ -88,7 +93,7 @@ type Fetched struct {
 	// More reports that more payloads are queued than were returned.
 	More bool
 	// Rooms are the rooms the session reads from, for [Notifier.Watch]; set only when no
-	// payloads were returned.
+	// payloads were returned, or with Pin.
 	Rooms []RoomRef
 	// Expired reports that the session is past its heartbeat deadline: nothing was fetched and
 	// the caller should close it ("ping timeout").

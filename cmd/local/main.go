@@ -211,11 +211,14 @@ func run(ctx context.Context, cfg config, log *slog.Logger) error {
 	var gateways []*localgw.Gateway
 	// Each engine has its own key prefix: its sweeper must only see its own sessions.
 	mount := func(path string, app handler.App, connectTimeout time.Duration, store session.Store) error {
-		gw := localgw.New(localgw.Options{Redis: relay, MaxFrame: cfg.maxPayload, Logger: log})
+		// Each connection's packets come from a pump in the process holding it, woken by the
+		// store (Redis pub/sub); on DynamoDB, which cannot wake anyone, the committer pushes.
+		_, pump := store.(session.MarkingNotifier)
+		gw := localgw.New(localgw.Options{Redis: relay, MaxFrame: cfg.maxPayload, Logger: log, Pump: pump})
 		eng, err := handler.New(handler.Config{
 			Store: store, App: app, Sender: gw, PingInterval: cfg.pingInterval, PingTimeout: cfg.pingTimeout,
 			MaxPayload: cfg.maxPayload, PollHold: cfg.pollHold, ConnectTimeout: connectTimeout,
-			PollBackoff: cfg.pollBackoff, Logger: log, Shutdown: shutdown,
+			PollBackoff: cfg.pollBackoff, Logger: log, Shutdown: shutdown, Pump: pump,
 		})
 		if err != nil {
 			return err

@@ -46,6 +46,9 @@ type WSOptions struct {
 	Redis *goredis.Client
 	// Prefix starts the store's keys and the relay's channel names; zero means "sio".
 	Prefix string
+	// Pump makes the gateway run a pump per connection (localgw.Options.Pump and
+	// handler.Config.Pump), as cmd/local does on Redis; otherwise commits push (as on Lambda).
+	Pump bool
 }
 
 // StartWS serves app with cfg until the test ends; cfg.Store, cfg.App and cfg.Sender are filled
@@ -66,7 +69,8 @@ func StartWS(t testing.TB, app handler.App, cfg handler.Config, opt WSOptions) *
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
-	gwOpt := localgw.Options{Prefix: opt.Prefix, MaxFrame: cfg.MaxPayload, Logger: cfg.Logger}
+	cfg.Pump = opt.Pump
+	gwOpt := localgw.Options{Prefix: opt.Prefix, MaxFrame: cfg.MaxPayload, Logger: cfg.Logger, Pump: opt.Pump}
 	if opt.Redis != nil {
 		gwOpt.Redis = opt.Redis // not a nil *Client in the interface: that would mean a relay
 	}

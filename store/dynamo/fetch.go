@@ -18,6 +18,9 @@ import (
 // and the session item, conditionally on its version, when the hold, lease or ping changed. An
 // idle fetch of a poll that already holds the session writes nothing: it costs one read.
 func (s *Store) Fetch(ctx context.Context, sid string, req session.FetchRequest) (*session.Fetched, error) {
+	if req.Pin {
+		return nil, errNoPin
+	}
 	limit := req.Max
 	if limit <= 0 {
 		limit = 1024
@@ -46,6 +49,9 @@ func (s *Store) Fetch(ctx context.Context, sid string, req session.FetchRequest)
 
 // errRecheck reports that a flush released its lease and then found packets queued: the fetch
 // starts over, taking the lease again.
+// errNoPin refuses a pump's fetch: a pump waits for wake-ups, which this store cannot push.
+var errNoPin = errors.New("dynamo store: FetchRequest.Pin needs a store that pushes wake-ups (session.Notifier)")
+
 var errRecheck = errors.New("dynamo store: packets arrived while the lease was released")
 
 func (s *Store) fetchOnce(ctx context.Context, sid string, req session.FetchRequest, limit int, transport string) (*session.Fetched, error) {

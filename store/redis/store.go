@@ -299,7 +299,10 @@ func (s *Store) Fetch(ctx context.Context, sid string, req session.FetchRequest)
 		transport = "polling"
 	}
 	lease := "0"
-	if req.Lease {
+	switch {
+	case req.Pin:
+		lease = "2"
+	case req.Lease:
 		lease = "1"
 	}
 	raw, err := s.batch.fetch(ctx, []string{s.sessionKey(sid), s.logKey(sid)},
@@ -350,9 +353,8 @@ func parseFetch(sid string, raw []any) (*session.Fetched, error) {
 		for i := range n {
 			f.Payloads[i] = []byte(str(10 + i))
 		}
-		return f, nil
 	}
-	for i := 10; i+1 < len(raw); i += 2 {
+	for i := 10 + n; i+1 < len(raw); i += 2 {
 		f.Rooms = append(f.Rooms, session.RoomRef{Namespace: str(i), Room: str(i + 1)})
 	}
 	return f, nil

@@ -30,6 +30,7 @@ func runWebSocket(t *testing.T, setup func(t *testing.T) *env) {
 		{"ProbeUpgrade", testProbeUpgrade},
 		{"ProbeFailed", testProbeFailed},
 		{"FlushLease", testFlushLease},
+		{"Pin", testPin},
 		{"FlushLeaseExpires", testFlushLeaseExpires},
 		{"PingDue", testPingDue},
 		{"ConnectDeadline", testConnectDeadline},
@@ -293,6 +294,52 @@ func testProbeFailed(t *testing.T, e *env) {
 	f := e.fetchWith(p, session.FetchRequest{})
 	if f.Upgrading || !slices.Equal(payloads(f), []string{"4a"}) {
 		t.Fatalf("polling Fetch after the probe failed: upgrading %v, payloads %q", f.Upgrading, payloads(f))
+	}
+}
+
+// testPin: a pump's pin holds a WebSocket session whatever its fetches find, renewed by each,
+// and reports the rooms to watch with the payloads. A store without wake-ups refuses it.
+func testPin(t *testing.T, e *env) {
+	w := e.createWS(newConn(t))
+	pin := func(poll string) session.FetchRequest {
+		return session.FetchRequest{Transport: "websocket", Poll: poll, Hold: 10 * time.Second, Pin: true}
+	}
+	if _, ok := e.store.(session.Notifier); !ok {
+		if _, err := e.store.Fetch(e.ctx, w, pin("p1")); err == nil {
+			t.Fatal("a store without wake-ups took a pin")
+		}
+		return
+	}
+	e.commit(w, func(b *session.Batch) { b.Connect("/", "S"); b.Join("/", "room") })
+	f := e.fetchWith(w, pin("p1"))
+	if len(f.Payloads) != 0 {
+		t.Fatalf("first pinned fetch took %q", payloads(f))
+	}
+	// Nothing queued, and still held.
+	if _, err := e.store.Fetch(e.ctx, w, pin("p2")); !errors.Is(err, session.ErrBusy) {
+		t.Fatalf("p2 while p1 pins: %v, want ErrBusy", err)
+	}
+	e.commit(w, func(b *session.Batch) { b.Send([]byte("a")) })
+	f = e.fetchWith(w, pin("p1"))
+	if !slices.Equal(payloads(f), []string{"a"}) {
+		t.Fatalf("p1 took %q, want [a]", payloads(f))
+	}
+	if !slices.Contains(f.Rooms, session.RoomRef{Namespace: "/", Room: "room"}) {
+		t.Fatalf("rooms with the payloads: %v, want room among them", f.Rooms)
+	}
+	if _, err := e.store.Fetch(e.ctx, w, pin("p2")); !errors.Is(err, session.ErrBusy) {
+		t.Fatalf("p2 after p1 took something: %v, want ErrBusy", err)
+	}
+	// Each fetch renews the pin; it ends Hold after the last one.
+	e.clock.Advance(8 * time.Second)
+	e.fetchWith(w, pin("p1"))
+	e.clock.Advance(8 * time.Second)
+	if _, err := e.store.Fetch(e.ctx, w, pin("p2")); !errors.Is(err, session.ErrBusy) {
+		t.Fatalf("p2 8 s after p1's last fetch: %v, want ErrBusy", err)
+	}
+	e.clock.Advance(3 * time.Second)
+	if _, err := e.store.Fetch(e.ctx, w, pin("p2")); err != nil {
+		t.Fatalf("p2 after p1's pin expired: %v", err)
 	}
 }
 

@@ -103,6 +103,9 @@ end
 
 local flush, flush_self = {}, false
 local wake, wake_self = {}, false
+-- rewatch: whoever waits for the session (a pump, a held GET) fetches again to learn what
+-- changed: new rooms to watch, or the pong that moves the next ping
+local rewatch = false
 local i = 8
 while i <= #ARGV do
   local op = ARGV[i]
@@ -116,6 +119,7 @@ while i <= #ARGV do
     end
     rooms[nsp] = { [id] = last, [''] = last }
     dirty[nsp], removed[nsp] = true, nil
+    rewatch = true
     if ws then member_add(nsp, id); member_add(nsp, '') end
     if h[5] then
       redis.call('HDEL', sess, 'cd')
@@ -135,6 +139,7 @@ while i <= #ARGV do
       r[room] = last
       dirty[nsp] = true
       if ws then member_add(nsp, room) end
+      rewatch = true
     end
   elseif op == 'L' then
     leave(ARGV[i + 1], ARGV[i + 2])
@@ -180,6 +185,7 @@ while i <= #ARGV do
       redis.call('ZADD', prefix .. ':ping', now + tonumber(h[2]), sid)
       -- The member sets expire with their last member's activity: a pong keeps this one in them.
       each_room(member_add)
+      rewatch = true -- a pump waiting for the deadline learns when the next ping is due
     end
     i = i + 1
   elseif op == 'A' then
@@ -251,9 +257,9 @@ local conn = ws and redis.call('HGET', sess, 'cn')
 if conn then redis.call('PEXPIRE', prefix .. ':c:' .. conn, ttl) end
 if wake_self then
   redis.call('PEXPIRE', slog, ttl)
-  redis.call('PUBLISH', session_channel(prefix, sid), 'm')
   if ws then flush_self = true end
 end
+if wake_self or rewatch then redis.call('PUBLISH', session_channel(prefix, sid), 'm') end
 for ch in pairs(wake) do redis.call('PUBLISH', ch, '1') end
 if flush_self then flush[sid] = true end
 local out = { 'OK' }

@@ -9,12 +9,15 @@
 -- ARGV[8] the transport asking ('polling', 'websocket'); another transport gets 'TRANSPORT'
 -- ARGV[10] session id
 -- ARGV[9] '1' for a flush lease (websocket push): the token holds the session while it has
---         taken something, and releases it with the fetch that finds nothing
+--         taken something, and releases it with the fetch that finds nothing; '2' for a pump's
+--         pin: the token keeps holding it whatever the fetch finds, and the (nsp, room) pairs
+--         follow the payloads always
 -- Returns {status, pong, pi, pt, ps, more, pinged, upgrading, conn, n, payload*n, (nsp, room)*} where
 -- status is 'OK', 'EXPIRED' (past its deadline; nothing taken), 'BUSY' (another poll or flush
 -- holds it), 'TRANSPORT', 'GONE' or 'CLOSED' (then the second element is the reason). upgrading
 -- is 1 when a websocket probes an upgrade of this polling session (the GET must answer a noop).
--- The (nsp, room) pairs follow only when n is 0: they are what a waiting poll must watch.
+-- The (nsp, room) pairs follow only when n is 0 (or with a pin): they are what a waiting poll
+-- must watch.
 
 local flat = redis.call('HGETALL', KEYS[1])
 if #flat == 0 then return { 'GONE' } end
@@ -40,7 +43,7 @@ local ps = h.ps or '0'
 if expired(now, h.pong, h.pi, h.pt, h.cd) then return { 'EXPIRED', h.pong, h.pi, h.pt, ps } end
 if ARGV[8] ~= (h.tr or 'polling') then return { 'TRANSPORT' } end
 if token ~= '' and h.poll and h.poll ~= token and tonumber(h.pollx) > now then return { 'BUSY' } end
-local lease = ARGV[9] == '1'
+local lease, pin = ARGV[9] == '1', ARGV[9] == '2'
 local upgrading = h.pr and ARGV[8] == 'polling' and 1 or 0
 if upgrading == 1 then
   -- Take nothing: what is queued goes out over the WebSocket once the upgrade completes.
@@ -138,7 +141,13 @@ if pinged then
 end
 -- A held GET keeps its hold while it has nothing; a flush keeps its lease while it has something.
 local keep
-if lease then keep = #out > 0 or pinged else keep = #out == 0 and not pinged and upgrading == 0 end
+if pin then
+  keep = true
+elseif lease then
+  keep = #out > 0 or pinged
+else
+  keep = #out == 0 and not pinged and upgrading == 0
+end
 if token ~= '' then
   if keep and hold > 0 then
     sets[#sets + 1] = 'poll'; sets[#sets + 1] = token
@@ -153,7 +162,7 @@ redis.call('PEXPIRE', KEYS[2], ARGV[7])
 
 local reply = { 'OK', h.pong, h.pi, h.pt, ps, more and 1 or 0, pinged and 1 or 0, upgrading, h.cn or '', #out }
 for _, p in ipairs(out) do reply[#reply + 1] = p end
-if #out == 0 then
+if #out == 0 or pin then
   for _, w in ipairs(watch) do reply[#reply + 1] = w end
 end
 return reply

@@ -1,0 +1,156 @@
+package handler
+
+import (
+	"cmp"
+	"context"
+	"errors"
+	"slices"
+	"time"
+
+	"github.com/serverless-socketio/server/session"
+)
+
+// pumpRetry is how long a pump waits before fetching again after the store failed, or while
+// another holder still has the session (a previous pump's pin, until it expires).
+const pumpRetry = time.Second
+
+// WSPump delivers a WebSocket session's packets to its connection conn from the process that
+// holds the connection, for as long as ctx lives (until the connection ends): the pull
+// alternative to the push of WSMessage, for servers that hold their connections themselves
+// (cmd/local; Config.Pump). It pins the session, so that only this pump takes its packets, and
+// waits for the store's wake-ups like a long-poll that never ends: a broadcast then costs each
+// member one fetch, batched with the other members' fetches, and no lease or relay. It also
+// sends the heartbeat pings, and closes the session when the heartbeat stops ("ping timeout").
+//
+// send writes one frame to the connection; an error from it ends the pump. WSPump returns when
+// ctx ends, when send fails, or, with nil, when the session is gone: the caller then closes the
+// connection. It needs a store that is a session.Notifier.
+func (e *Engine) WSPump(ctx context.Context, conn string, send func(frame []byte, binary bool) error) error {
+	notifier, ok := e.cfg.Store.(session.MarkingNotifier)
+	if !ok {
+		return errors.New("handler: WSPump needs a store that pushes wake-ups (session.MarkingNotifier)")
+	}
+	st, err := e.cfg.Store.LoadConn(ctx, conn)
+	if errors.Is(err, session.ErrNotFound) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	sid := st.ID
+	p := &pump{
+		e: e, ctx: ctx, sid: sid, notifier: notifier,
+		req: session.FetchRequest{
+			Poll: newSID(), Pin: true, Transport: "websocket", Ping: true,
+			// The pin outlives the longest wait between two fetches (a heartbeat period).
+			Hold: st.PingInterval + st.PingTimeout + flushLease,
+		},
+	}
+	defer p.stopWatch()
+	for {
+		mark := notifier.Mark()
+		f, err := e.cfg.Store.Fetch(ctx, sid, p.req)
+		var closed *session.ClosedError
+		switch {
+		case ctx.Err() != nil:
+			return ctx.Err()
+		case errors.As(err, &closed), errors.Is(err, session.ErrNotFound):
+			return nil
+		case errors.Is(err, session.ErrTransport):
+			// The connection probes an upgrade of a polling session: nothing is ours to send
+			// until its "5" (whose commit wakes the session's channel).
+			if !p.watch(nil, mark) {
+				continue
+			}
+			p.wait(e.cfg.Now().Add(pumpRetry))
+			continue
+		case errors.Is(err, session.ErrBusy):
+			p.wait(e.cfg.Now().Add(pumpRetry))
+			continue
+		case err != nil:
+			e.log.Warn("pump: fetch failed", "sid", sid, "conn", conn, "err", err)
+			p.wait(e.cfg.Now().Add(pumpRetry))
+			continue
+		case f.Expired:
+			e.closeLogged(ctx, sid, "ping timeout")
+			return nil
+		}
+		for _, frame := range frames(f) {
+			if err := send(frame.data, frame.binary); err != nil {
+				if errors.Is(err, ErrFrameRefused) {
+					e.log.Warn("pump: frame dropped", "sid", sid, "bytes", len(frame.data), "binary", frame.binary, "err", err)
+					continue
+				}
+				return err
+			}
+		}
+		if !p.watch(f.Rooms, mark) || f.More {
+			continue
+		}
+		next := f.Session.PingDue()
+		if f.Session.PingSent {
+			next = f.Session.Deadline()
+		}
+		p.wait(next)
+	}
+}
+
+// pump is the state of one WSPump: its session and its watch of the session's channels.
+type pump struct {
+	e        *Engine
+	ctx      context.Context
+	sid      string
+	req      session.FetchRequest
+	notifier session.MarkingNotifier
+	w        session.Watch
+	rooms    []session.RoomRef
+	watching bool
+}
+
+// watch makes sure the pump watches the session and rooms. It reports false when a wake-up
+// may have been missed since mark, taken before the last fetch: then fetch again. A watch that
+// was already active at the fetch missed nothing (it holds on to a wake-up until it is waited).
+func (p *pump) watch(rooms []session.RoomRef, mark uint64) bool {
+	slices.SortFunc(rooms, func(a, b session.RoomRef) int {
+		if c := cmp.Compare(a.Namespace, b.Namespace); c != 0 {
+			return c
+		}
+		return cmp.Compare(a.Room, b.Room)
+	})
+	if p.watching && slices.Equal(rooms, p.rooms) {
+		return true
+	}
+	w, missed, err := p.notifier.WatchSince(p.ctx, p.sid, rooms, mark)
+	if err != nil {
+		if p.ctx.Err() == nil {
+			p.e.log.Warn("pump: watch failed", "sid", p.sid, "err", err)
+			p.wait(p.e.cfg.Now().Add(pumpRetry))
+		}
+		return false
+	}
+	p.stopWatch()
+	p.w, p.rooms, p.watching = w, rooms, true
+	return !missed
+}
+
+func (p *pump) stopWatch() {
+	if p.watching {
+		p.w.Stop()
+		p.watching = false
+	}
+}
+
+// wait returns at the first wake-up, at until, or when the pump's context ends.
+func (p *pump) wait(until time.Time) {
+	t := time.NewTimer(max(until.Sub(p.e.cfg.Now()), 0))
+	defer t.Stop()
+	var wake <-chan struct{}
+	if p.watching {
+		wake = p.w.C()
+	}
+	select {
+	case <-wake:
+	case <-t.C:
+	case <-p.ctx.Done():
+	}
+}
