@@ -1,0 +1,6 @@
+//go:build !race
+
+package engineio
+
+// raceEnabled reports whether the tests run under the race detector; see race_test.go.
+const raceEnabled = false

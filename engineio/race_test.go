@@ -1,0 +1,7 @@
+//go:build race
+
+package engineio
+
+// raceEnabled reports whether the tests run under the race detector, which changes allocation
+// counts (its instrumentation allocates, and sync.Pool drops items at random).
+const raceEnabled = true
