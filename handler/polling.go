@@ -250,10 +250,14 @@ func (e *Engine) poll(w http.ResponseWriter, r *http.Request, sid string) {
 		holdEnd = minTime(holdEnd, dl.Add(-deadlineMargin))
 	}
 	req := session.FetchRequest{Poll: token, Hold: e.cfg.PollHold + 5*time.Second, Ping: true}
-	var mark uint64
-	if mn, ok := e.cfg.Store.(session.MarkingNotifier); ok {
-		mark = mn.Mark()
+	mn, _ := e.cfg.Store.(session.MarkingNotifier)
+	markNow := func() uint64 {
+		if mn == nil {
+			return 0
+		}
+		return mn.Mark()
 	}
+	mark := markNow()
 	f, err := e.cfg.Store.Fetch(ctx, sid, req)
 	var closed *session.ClosedError
 	switch {
@@ -302,8 +306,9 @@ func (e *Engine) poll(w http.ResponseWriter, r *http.Request, sid string) {
 		return
 	}
 
-	wake, stop, missed := e.waiter(ctx, sid, f.Rooms, mark)
-	defer stop()
+	rooms := f.Rooms
+	wake, stop, missed := e.waiter(ctx, sid, rooms, mark)
+	defer func() { stop() }()
 	// Unless the store can tell that the watch missed nothing since the first fetch began, a
 	// wake-up may have come before the watch was active: fetch once more.
 	checked := !missed
@@ -343,6 +348,7 @@ func (e *Engine) poll(w http.ResponseWriter, r *http.Request, sid string) {
 		if release {
 			req.Hold = 0
 		}
+		mark = markNow()
 		f, err = e.cfg.Store.Fetch(ctx, sid, req)
 		switch {
 		case errors.As(err, &closed):
@@ -378,7 +384,32 @@ func (e *Engine) poll(w http.ResponseWriter, r *http.Request, sid string) {
 			writeText(w, []byte{'0' + byte(engineio.PacketNoop)})
 			return
 		}
+		if !sameRooms(rooms, f.Rooms) {
+			// The session joined rooms while this GET was held (its commit woke the session's
+			// channel): watch them too.
+			stop()
+			rooms = f.Rooms
+			wake, stop, missed = e.waiter(ctx, sid, rooms, mark)
+			checked = !missed
+		}
 	}
+}
+
+// sameRooms reports whether a and b list the same rooms, in any order.
+func sameRooms(a, b []session.RoomRef) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	set := make(map[session.RoomRef]struct{}, len(a))
+	for _, r := range a {
+		set[r] = struct{}{}
+	}
+	for _, r := range b {
+		if _, ok := set[r]; !ok {
+			return false
+		}
+	}
+	return true
 }
 
 func joinPayloads(f *session.Fetched) []byte {

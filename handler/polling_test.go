@@ -516,3 +516,27 @@ func TestRoundTripsWaitingGet(t *testing.T) {
 	}
 	t.Logf("waiting GET: %d round trips the first time, 2 after", first)
 }
+
+// TestPollWatchesNewRooms: a held GET whose session joins a room (by a POST on the side, with
+// nothing sent to the session) answers what is then broadcast to the room at once, not at the
+// end of its hold.
+func TestPollWatchesNewRooms(t *testing.T) {
+	srv := siotest.Start(t, chatRouter(t, roomsConsumer{}), handler.Config{PollHold: 20 * time.Second})
+	a, b := srv.Open(t), srv.Open(t)
+	a.Connect("/rooms")
+	b.Connect("/rooms")
+	held := make(chan []string, 1)
+	go func() { held <- a.Get() }()
+	time.Sleep(50 * time.Millisecond) // let the GET start holding; correctness does not depend on it
+	a.Post(`42/rooms,["join",{"room":"r"}]`)
+	time.Sleep(50 * time.Millisecond) // let the held GET learn of the room
+	b.Post(`42/rooms,["say",{"room":"r","text":"hi"}]`)
+	select {
+	case p := <-held:
+		if len(p) != 1 || p[0] != `42/rooms,["said","hi"]` {
+			t.Fatalf("held GET answered %q, want the message to the room", p)
+		}
+	case <-time.After(siotest.Wait):
+		t.Fatal("held GET not answered after a broadcast to a room its session joined")
+	}
+}

@@ -1,10 +1,8 @@
 package handler
 
 import (
-	"cmp"
 	"context"
 	"errors"
-	"slices"
 	"time"
 
 	"github.com/serverless-socketio/server/session"
@@ -111,13 +109,7 @@ type pump struct {
 // may have been missed since mark, taken before the last fetch: then fetch again. A watch that
 // was already active at the fetch missed nothing (it holds on to a wake-up until it is waited).
 func (p *pump) watch(rooms []session.RoomRef, mark uint64) bool {
-	slices.SortFunc(rooms, func(a, b session.RoomRef) int {
-		if c := cmp.Compare(a.Namespace, b.Namespace); c != 0 {
-			return c
-		}
-		return cmp.Compare(a.Room, b.Room)
-	})
-	if p.watching && slices.Equal(rooms, p.rooms) {
+	if p.watching && sameRooms(rooms, p.rooms) {
 		return true
 	}
 	w, missed, err := p.notifier.WatchSince(p.ctx, p.sid, rooms, mark)
