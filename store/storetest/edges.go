@@ -1,6 +1,7 @@
 package storetest
 
 import (
+	"fmt"
 	"slices"
 	"testing"
 	"time"
@@ -16,6 +17,8 @@ func runEdges(t *testing.T, setup func(t *testing.T) *env) {
 	t.Run("ConnectCloseOneCommit", func(t *testing.T) { testConnectCloseOneCommit(t, setup(t)) })
 	t.Run("Reconnect", func(t *testing.T) { testReconnect(t, setup(t)) })
 	t.Run("CommitStaleState", func(t *testing.T) { testCommitStaleState(t, setup(t)) })
+	t.Run("LeftAndRejoinedUnread", func(t *testing.T) { testLeftAndRejoinedUnread(t, setup(t)) })
+	t.Run("LeftRoomAcrossFetchMax", func(t *testing.T) { testLeftRoomAcrossFetchMax(t, setup(t)) })
 }
 
 // testCommitStaleState: a commit against a state loaded before another commit changed the
@@ -104,4 +107,49 @@ func testReconnect(t *testing.T, e *env) {
 		t.Fatalf("rooms after the second connect %q, want [W2]", got)
 	}
 	e.wantFetchWS(w)
+}
+
+// testLeftAndRejoinedUnread: a room left and joined again before the session fetched is read
+// twice, up to the leave and from the rejoin, and what was sent in between is not delivered.
+func testLeftAndRejoinedUnread(t *testing.T, e *env) {
+	a, b := e.connect("/", "A"), e.connect("/", "B")
+	e.commit(a, func(x *session.Batch) { x.Join("/", "r") })
+	e.commit(b, func(x *session.Batch) { x.Broadcast("/", []string{"r"}, nil, []byte("m1")) })
+	e.commit(a, func(x *session.Batch) { x.Leave("/", "r") })
+	e.commit(b, func(x *session.Batch) { x.Broadcast("/", []string{"r"}, nil, []byte("while-out")) })
+	e.commit(a, func(x *session.Batch) { x.Join("/", "r") })
+	e.commit(b, func(x *session.Batch) { x.Broadcast("/", []string{"r"}, nil, []byte("m2")) })
+	e.wantFetch(a, "m1", "m2")
+	e.wantFetch(a)
+}
+
+// testLeftRoomAcrossFetchMax: a left room's entries up to the leave arrive complete and in
+// order over fetches cut by Max, and none after the leave.
+func testLeftRoomAcrossFetchMax(t *testing.T, e *env) {
+	a, b := e.connect("/", "A"), e.connect("/", "B")
+	e.commit(a, func(x *session.Batch) { x.Join("/", "r") })
+	var want []string
+	for i := range 10 {
+		p := fmt.Sprintf("in%02d", i)
+		want = append(want, p)
+		e.commit(b, func(x *session.Batch) { x.Broadcast("/", []string{"r"}, nil, []byte(p)) })
+	}
+	e.commit(a, func(x *session.Batch) { x.Leave("/", "r") })
+	for i := range 10 {
+		e.commit(b, func(x *session.Batch) { x.Broadcast("/", []string{"r"}, nil, fmt.Appendf(nil, "out%02d", i)) })
+	}
+	var got []string
+	for range 10 {
+		f, err := e.store.Fetch(e.ctx, a, session.FetchRequest{Max: 4})
+		if err != nil {
+			t.Fatal(err)
+		}
+		got = append(got, payloads(f)...)
+		if !f.More && len(f.Payloads) == 0 {
+			break
+		}
+	}
+	if !slices.Equal(got, want) {
+		t.Fatalf("fetched %q, want %q", got, want)
+	}
 }

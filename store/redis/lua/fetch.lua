@@ -54,20 +54,25 @@ end
 local cur = h.cur or '0-0'
 local found = {}
 local limit = nil -- the smallest last id of a range cut by COUNT: nothing past it is certain
-local function scan(key, from, to, member_of)
-  local res = redis.call('XRANGE', key, '(' .. from, to, 'COUNT', max)
-  if #res == max then
-    local last = res[#res][1]
+-- take records the entries read from one log: read is {key, from, to, member_of}, where to
+-- (nil: no bound) is the id a left room stops at, and member_of the rooms whose members an
+-- entry's except list ('x') excludes.
+local function take(read, entries)
+  local to = read[3]
+  if #entries == max and not (to and id_lt(to, entries[#entries][1])) then
+    -- Cut by COUNT before the end of its range: nothing past its last id is certain.
+    local last = entries[#entries][1]
     if not limit or id_lt(last, limit) then limit = last end
   end
-  for _, e in ipairs(res) do
+  for _, e in ipairs(entries) do
+    if to and id_lt(to, e[1]) then break end
     local f, payload, skip = e[2], false, false
     for k = 1, #f, 2 do
       if f[k] == 'p' then
         payload = f[k + 1]
-      elseif f[k] == 'x' and member_of then
+      elseif f[k] == 'x' and read[4] then
         for _, r in ipairs(split0(f[k + 1])) do
-          if member_of[r] then skip = true end
+          if read[4][r] then skip = true end
         end
       end
     end
@@ -76,28 +81,57 @@ local function scan(key, from, to, member_of)
   end
 end
 
-scan(KEYS[2], cur, '+', nil)
+-- The logs to read: the session's own, then each room's from when the session joined it (or
+-- its cursor), and each left room's up to when it left.
+local reads = { { KEYS[2], cur, nil, nil } }
 local member, watch, lefts = {}, {}, {}
+local COLON, R, L = string.byte(':'), string.byte('r'), string.byte('l')
 for field, value in pairs(h) do
-  local kind, nsp = string.sub(field, 1, 2), string.sub(field, 3)
-  if kind == 'r:' then
+  -- Only the r:<nsp> and l:<nsp> fields matter here; the others are not cut up.
+  local kind, colon = string.byte(field, 1, 2)
+  if colon == COLON and kind == R then
+    local nsp = string.sub(field, 3)
     local set, l = {}, split0(value)
     for k = 1, #l, 2 do set[l[k]] = true end
     member[nsp] = set
+    local base = room_key_base(prefix, nsp)
     for k = 1, #l, 2 do
-      scan(room_key(prefix, nsp, l[k]), id_max(cur, l[k + 1]), '+', set)
+      reads[#reads + 1] = { base .. l[k] .. '}', id_max(cur, l[k + 1]), nil, set }
       watch[#watch + 1] = nsp; watch[#watch + 1] = l[k]
     end
-  elseif kind == 'l:' then
-    lefts[nsp] = split0(value)
+  elseif colon == COLON and kind == L then
+    lefts[string.sub(field, 3)] = split0(value)
   end
 end
 for nsp, l in pairs(lefts) do
   for k = 1, #l, 3 do
     if id_lt(cur, l[k + 2]) then
-      scan(room_key(prefix, nsp, l[k]), id_max(cur, l[k + 1]), l[k + 2], member[nsp] or {})
+      reads[#reads + 1] = { room_key(prefix, nsp, l[k]), id_max(cur, l[k + 1]), l[k + 2], member[nsp] or {} }
     end
   end
+end
+
+-- One XREAD reads every log at once (each call from a script costs more than the read itself);
+-- a log listed twice (a room left and joined again) is read again on its own.
+local byKey, again = {}, {}
+local xread = { 'XREAD', 'COUNT', max, 'STREAMS' }
+local ids = {}
+for _, r in ipairs(reads) do
+  if byKey[r[1]] then
+    again[#again + 1] = r
+  else
+    byKey[r[1]] = r
+    xread[#xread + 1] = r[1]
+    ids[#ids + 1] = r[2]
+  end
+end
+for _, id in ipairs(ids) do xread[#xread + 1] = id end
+local res = redis.call(unpack(xread))
+if res then
+  for _, stream in ipairs(res) do take(byKey[stream[1]], stream[2]) end
+end
+for _, r in ipairs(again) do
+  take(r, redis.call('XRANGE', r[1], '(' .. r[2], r[3] or '+', 'COUNT', max))
 end
 
 table.sort(found, function(a, b) return id_lt(a[1], b[1]) end)

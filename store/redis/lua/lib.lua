@@ -2,9 +2,17 @@
 -- Entry ids are Redis stream ids "<ms>-<seq>" drawn from one store-wide sequence (key <prefix>:id),
 -- so entries of different logs compare in commit order.
 
+-- Parsed ids are kept for the rest of the script call: a fetch compares its cursor with every
+-- join and entry id.
+local parsed_ids = {}
 local function parse_id(s)
-  local d = string.find(s, '-', 1, true)
-  return tonumber(string.sub(s, 1, d - 1)), tonumber(string.sub(s, d + 1))
+  local p = parsed_ids[s]
+  if not p then
+    local d = string.find(s, '-', 1, true)
+    p = { tonumber(string.sub(s, 1, d - 1)), tonumber(string.sub(s, d + 1)) }
+    parsed_ids[s] = p
+  end
+  return p[1], p[2]
 end
 
 local function id_lt(a, b)
@@ -44,8 +52,13 @@ local function room_suffix(nsp, room)
   return #nsp .. ':' .. nsp .. ':' .. room
 end
 
+-- room_key_base(prefix, nsp) .. room .. '}' is room_key(prefix, nsp, room).
+local function room_key_base(prefix, nsp)
+  return prefix .. ':r:{' .. #nsp .. ':' .. nsp .. ':'
+end
+
 local function room_key(prefix, nsp, room)
-  return prefix .. ':r:{' .. room_suffix(nsp, room) .. '}'
+  return room_key_base(prefix, nsp) .. room .. '}'
 end
 
 local function room_channel(prefix, nsp, room)
