@@ -20,9 +20,11 @@ const pumpRetry = time.Second
 // member one fetch, batched with the other members' fetches, and no lease or relay. It also
 // sends the heartbeat pings, and closes the session when the heartbeat stops ("ping timeout").
 //
-// send writes one frame to the connection; an error from it ends the pump. WSPump returns when
+// A session opened over conn gets its open packet from the pump, first: with a pump, the gateway
+// does not call WSOpen. send writes one frame to the connection; an error from it ends the pump.
+// WSPump returns when
 // ctx ends, when send fails, or, with nil, when the session is gone: the caller then closes the
-// connection. It needs a store that is a session.Notifier.
+// connection. It needs a store that is a session.MarkingNotifier.
 func (e *Engine) WSPump(ctx context.Context, conn string, send func(frame []byte, binary bool) error) error {
 	notifier, ok := e.cfg.Store.(session.MarkingNotifier)
 	if !ok {
@@ -35,6 +37,13 @@ func (e *Engine) WSPump(ctx context.Context, conn string, send func(frame []byte
 	if err != nil {
 		return err
 	}
+	if st.Conn == conn {
+		// A session opened over this connection: its open packet goes first (WSOpen's work,
+		// which the gateway leaves to the pump).
+		if err := send(e.openPacket(&st.Session), false); err != nil {
+			return err
+		}
+	}
 	sid := st.ID
 	p := &pump{
 		e: e, ctx: ctx, sid: sid, notifier: notifier,
@@ -45,6 +54,11 @@ func (e *Engine) WSPump(ctx context.Context, conn string, send func(frame []byte
 		},
 	}
 	defer p.stopWatch()
+	// Watch the session's own channel before the first fetch, so that fetch misses nothing; its
+	// rooms are known after it.
+	if w, err := notifier.Watch(ctx, sid, nil); err == nil {
+		p.w, p.watching = w, true
+	}
 	for {
 		mark := notifier.Mark()
 		f, err := e.cfg.Store.Fetch(ctx, sid, p.req)

@@ -91,9 +91,9 @@ type Options struct {
 	MaxFrame int64
 	// Logger; nil means slog.Default().
 	Logger *slog.Logger
-	// Pump runs the routes' WSPump (they must be a Pumper) for each connection, from its open
-	// until it closes: the connection's frames come from its pump, which is the only writer of
-	// a session's packets. Frames for this process's connections are then written directly;
+	// Pump runs the routes' WSPump (they must be a Pumper) for each connection, in place of
+	// WSOpen, until it closes: the connection's frames, the open packet first, come from its
+	// pump, which is the only writer of a session's packets. Frames for this process's connections are then written directly;
 	// only those for other processes' connections (an open packet, a probe's answer, a close)
 	// cross Redis.
 	Pump bool
@@ -213,11 +213,8 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			ws.CloseNow()
 		}
 	}()
-	if err := g.routes.WSOpen(ctx, id); err != nil {
-		g.log.Warn("websocket open failed", "conn", id, "err", err)
-		return
-	}
 	if g.pump {
+		// The pump sends the open packet itself, before anything else.
 		pctx, stop := context.WithCancel(ctx)
 		pumped := make(chan struct{})
 		defer func() { stop(); <-pumped }()
@@ -225,6 +222,9 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			defer close(pumped)
 			g.runPump(pctx, id, c)
 		}()
+	} else if err := g.routes.WSOpen(ctx, id); err != nil {
+		g.log.Warn("websocket open failed", "conn", id, "err", err)
+		return
 	}
 	for {
 		typ, data, err := ws.Read(ctx)
