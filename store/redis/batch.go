@@ -8,33 +8,31 @@ import (
 	goredis "github.com/redis/go-redis/v9"
 )
 
-// batcher sends concurrent fetch scripts together: a worker takes one call, adds every call
-// already waiting (up to maxBatch), and sends them as one pipeline, so that a broadcast that wakes
-// hundreds of long-polls costs a few writes and reads instead of one each (on this process and
-// on Redis). A call alone is sent at once: nothing waits for company.
+// batcher sends concurrent store calls together (the scripts of fetches, commits and connection
+// lookups, and the HGETALL of a load): a worker takes one call, adds every call already waiting
+// (up to maxBatch), and sends them as one pipeline, so that a broadcast that wakes hundreds of
+// long-polls, or many clients posting at once, costs a few writes and reads instead of one each
+// (on this process and on Redis). A call alone is sent at once: nothing waits for company.
 type batcher struct {
 	rdb   goredis.UniversalClient
-	calls chan *fetchCall
+	calls chan *call
 	done  chan struct{}
 	once  sync.Once
 }
 
-type fetchCall struct {
-	ctx  context.Context
-	keys []string
-	args []any
-	out  chan fetchResult
-}
-
-type fetchResult struct {
-	raw []any
-	err error
+// call is one store call: queue adds its command to a pipeline; alone runs it by itself (a
+// script's alone also loads the script, so it is the fallback for NOSCRIPT in a pipeline).
+type call struct {
+	ctx   context.Context
+	queue func(p goredis.Pipeliner) goredis.Cmder
+	alone func(ctx context.Context) goredis.Cmder
+	out   chan goredis.Cmder
 }
 
 const maxBatch = 128
 
 func newBatcher(rdb goredis.UniversalClient, workers int) *batcher {
-	b := &batcher{rdb: rdb, calls: make(chan *fetchCall), done: make(chan struct{})}
+	b := &batcher{rdb: rdb, calls: make(chan *call), done: make(chan struct{})}
 	for range workers {
 		go b.run()
 	}
@@ -43,30 +41,42 @@ func newBatcher(rdb goredis.UniversalClient, workers int) *batcher {
 
 func (b *batcher) close() { b.once.Do(func() { close(b.done) }) }
 
-// fetch runs the fetch script through the batcher; it returns early with ctx's error if the
-// caller gives up before its call is sent.
-func (b *batcher) fetch(ctx context.Context, keys []string, args ...any) ([]any, error) {
-	c := &fetchCall{ctx: ctx, keys: keys, args: args, out: make(chan fetchResult, 1)}
+// do sends a call through the batcher and returns its command once answered; it returns early
+// with ctx's error if the caller gives up before its call is sent (then it was not sent).
+func (b *batcher) do(ctx context.Context, queue func(p goredis.Pipeliner) goredis.Cmder, alone func(ctx context.Context) goredis.Cmder) (goredis.Cmder, error) {
+	c := &call{ctx: ctx, queue: queue, alone: alone, out: make(chan goredis.Cmder, 1)}
 	select {
 	case b.calls <- c:
 	case <-ctx.Done():
 		return nil, ctx.Err()
 	case <-b.done:
-		return fetchScript.Run(ctx, b.rdb, keys, args...).Slice()
+		return alone(ctx), nil
 	}
-	r := <-c.out
-	return r.raw, r.err
+	return <-c.out, nil
+}
+
+// script runs a script through the batcher.
+func (b *batcher) script(ctx context.Context, s *goredis.Script, keys []string, args ...any) *goredis.Cmd {
+	cmd, err := b.do(ctx,
+		func(p goredis.Pipeliner) goredis.Cmder { return s.EvalSha(context.Background(), p, keys, args...) },
+		func(ctx context.Context) goredis.Cmder { return s.Run(ctx, b.rdb, keys, args...) })
+	if err != nil {
+		failed := goredis.NewCmd(ctx)
+		failed.SetErr(err)
+		return failed
+	}
+	return cmd.(*goredis.Cmd)
 }
 
 func (b *batcher) run() {
 	for {
-		var first *fetchCall
+		var first *call
 		select {
 		case <-b.done:
 			return
 		case first = <-b.calls:
 		}
-		batch := []*fetchCall{first}
+		batch := []*call{first}
 	more:
 		for len(batch) < maxBatch {
 			select {
@@ -80,13 +90,15 @@ func (b *batcher) run() {
 	}
 }
 
-func (b *batcher) send(batch []*fetchCall) {
+func (b *batcher) send(batch []*call) {
 	// A caller that gave up before its call went out is answered without sending it: a fetch
-	// takes what it returns, and nobody would receive it.
+	// takes what it returns, and nobody would receive it; a commit not sent did not happen.
 	live := batch[:0]
 	for _, c := range batch {
 		if err := c.ctx.Err(); err != nil {
-			c.out <- fetchResult{err: err}
+			failed := goredis.NewCmd(c.ctx)
+			failed.SetErr(err)
+			c.out <- failed
 			continue
 		}
 		live = append(live, c)
@@ -96,23 +108,23 @@ func (b *batcher) send(batch []*fetchCall) {
 		return
 	case 1:
 		c := live[0]
-		raw, err := fetchScript.Run(c.ctx, b.rdb, c.keys, c.args...).Slice()
-		c.out <- fetchResult{raw, err}
+		c.out <- c.alone(c.ctx)
 		return
 	}
-	cmds := make([]*goredis.Cmd, len(live))
+	cmds := make([]goredis.Cmder, len(live))
+	// Commands on the store's own pipeline: once sent, no caller's deadline cuts them short.
 	_, _ = b.rdb.Pipelined(context.Background(), func(p goredis.Pipeliner) error {
 		for i, c := range live {
-			cmds[i] = fetchScript.EvalSha(context.Background(), p, c.keys, c.args...)
+			cmds[i] = c.queue(p)
 		}
 		return nil
 	})
 	for i, c := range live {
-		raw, err := cmds[i].Slice()
-		if err != nil && strings.HasPrefix(err.Error(), "NOSCRIPT") {
+		cmd := cmds[i]
+		if err := cmd.Err(); err != nil && strings.HasPrefix(err.Error(), "NOSCRIPT") {
 			// The script cache was flushed (or this is the first call): load it with this one.
-			raw, err = fetchScript.Run(c.ctx, b.rdb, c.keys, c.args...).Slice()
+			cmd = c.alone(c.ctx)
 		}
-		c.out <- fetchResult{raw, err}
+		c.out <- cmd
 	}
 }

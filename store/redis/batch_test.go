@@ -59,3 +59,55 @@ func TestConcurrentFetchesBatched(t *testing.T) {
 		}
 	}
 }
+
+// TestConcurrentCommitsAndLoadsBatched: many loads and commits at once (sent together in
+// pipelines, the first right after Redis forgot the scripts) each act on their own session.
+func TestConcurrentCommitsAndLoadsBatched(t *testing.T) {
+	_, rdb, _, s := miniStore(t)
+	ctx := context.Background()
+	const n = 200
+	sids := make([]string, n)
+	for i := range sids {
+		sids[i] = fmt.Sprintf("s%03d", i)
+		if err := s.Create(ctx, &session.Session{ID: sids[i], Transport: "polling", PingInterval: time.Minute, PingTimeout: time.Minute, LastPong: time.Now()}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := rdb.ScriptFlush(ctx).Err(); err != nil {
+		t.Fatal(err)
+	}
+	var wg sync.WaitGroup
+	errs := make(chan error, n)
+	for i, sid := range sids {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			st, err := s.Load(ctx, sid)
+			if err != nil || st.ID != sid {
+				errs <- fmt.Errorf("load of %s: %v, %+v", sid, err, st)
+				return
+			}
+			var b session.Batch
+			b.Connect("/", fmt.Sprintf("sock%d", i))
+			b.Send(fmt.Appendf(nil, "to-%s", sid))
+			if _, err := s.Commit(ctx, sid, &b); err != nil {
+				errs <- fmt.Errorf("commit of %s: %v", sid, err)
+			}
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Fatal(err)
+	}
+	for i, sid := range sids {
+		st, err := s.Load(ctx, sid)
+		if err != nil || st.Sockets["/"] == nil || st.Sockets["/"].ID != fmt.Sprintf("sock%d", i) {
+			t.Fatalf("%s after the commits: %v, %+v", sid, err, st)
+		}
+		f, err := s.Fetch(ctx, sid, session.FetchRequest{})
+		if err != nil || len(f.Payloads) != 1 || string(f.Payloads[0]) != "to-"+sid {
+			t.Fatalf("fetch of %s: %v, %q", sid, err, f.Payloads)
+		}
+	}
+}

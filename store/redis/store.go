@@ -133,7 +133,14 @@ func (s *Store) Create(ctx context.Context, ss *session.Session) error {
 
 // Load reads the session hash in one round trip (HGETALL).
 func (s *Store) Load(ctx context.Context, sid string) (*session.State, error) {
-	h, err := s.rdb.HGetAll(ctx, s.sessionKey(sid)).Result()
+	key := s.sessionKey(sid)
+	cmd, err := s.batch.do(ctx,
+		func(p goredis.Pipeliner) goredis.Cmder { return p.HGetAll(context.Background(), key) },
+		func(ctx context.Context) goredis.Cmder { return s.rdb.HGetAll(ctx, key) })
+	if err != nil {
+		return nil, unavailable(err)
+	}
+	h, err := cmd.(*goredis.MapStringStringCmd).Result()
 	if err != nil {
 		return nil, unavailable(err)
 	}
@@ -142,7 +149,7 @@ func (s *Store) Load(ctx context.Context, sid string) (*session.State, error) {
 
 // LoadConn resolves the connection and reads the session hash in one round trip (a script).
 func (s *Store) LoadConn(ctx context.Context, conn string) (*session.State, error) {
-	flat, err := loadConnScript.Run(ctx, s.rdb, []string{s.connKey(conn)}, s.opt.Prefix).StringSlice()
+	flat, err := s.batch.script(ctx, loadConnScript, []string{s.connKey(conn)}, s.opt.Prefix).StringSlice()
 	if err != nil {
 		return nil, unavailable(err)
 	}
@@ -267,7 +274,7 @@ func (s *Store) Commit(ctx context.Context, sid string, b *session.Batch) (*sess
 	args[4] = ms(s.opt.ClosedTTL)
 	args[5] = sid
 	args[6] = ifExpired
-	res, err := commitScript.Run(ctx, s.rdb, []string{s.sessionKey(sid), s.logKey(sid)}, args...).StringSlice()
+	res, err := s.batch.script(ctx, commitScript, []string{s.sessionKey(sid), s.logKey(sid)}, args...).StringSlice()
 	if err != nil {
 		return nil, unavailable(err)
 	}
@@ -305,9 +312,9 @@ func (s *Store) Fetch(ctx context.Context, sid string, req session.FetchRequest)
 	case req.Lease:
 		lease = "1"
 	}
-	raw, err := s.batch.fetch(ctx, []string{s.sessionKey(sid), s.logKey(sid)},
+	raw, err := s.batch.script(ctx, fetchScript, []string{s.sessionKey(sid), s.logKey(sid)},
 		s.opt.Now().UnixMilli(), s.opt.Prefix, max, req.Poll, ms(req.Hold), ping, ms(s.opt.SessionTTL),
-		transport, lease, sid)
+		transport, lease, sid).Slice()
 	if err != nil {
 		return nil, unavailable(err)
 	}
