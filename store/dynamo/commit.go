@@ -196,8 +196,9 @@ func (s *Store) plan(sid string, old *sessionItem, b *session.Batch, now int64) 
 	var memberOps []types.TransactWriteItem
 	if closeReason != "" {
 		// A tombstone replaces the item; the memberships and connection index go with it, and
-		// nothing more is queued for the session (what was queued is ignored).
-		p.next = &sessionItem{v: old.v + 1, cl: closeReason, ow: closeReason == "transport close",
+		// nothing more is queued for the session (what was queued is ignored). A client's close
+		// owes a noop to a GET only on polling: a WebSocket session has none waiting.
+		p.next = &sessionItem{v: old.v + 1, cl: closeReason, ow: closeReason == "transport close" && old.tr != "websocket",
 			expires: s.ttl(now, s.opt.ClosedTTL), shards: s.opt.Shards}
 		p.self, p.flushSelf = nil, false
 		for r := range old.memberships() {

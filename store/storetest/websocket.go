@@ -571,4 +571,11 @@ func testWSFetchOwesNoNoop(t *testing.T, e *env) {
 	if _, err := e.store.Fetch(e.ctx, p, session.FetchRequest{}); !errors.As(err, &ce) || ce.Answer {
 		t.Fatalf("second polling Fetch: %v, want closed without an answer", err)
 	}
+	// A WebSocket session closed by its client owes no noop to a polling GET either: it has none
+	// waiting, and the Node server answers such a GET 400 at once.
+	w := e.createWS(newConn(t))
+	e.commit(w, func(b *session.Batch) { b.Close("transport close", false) })
+	if _, err := e.store.Fetch(e.ctx, w, session.FetchRequest{}); !errors.As(err, &ce) || ce.Answer {
+		t.Fatalf("polling Fetch after a WebSocket session's client close: %v (answer %v), want closed without an answer", err, ce != nil && ce.Answer)
+	}
 }

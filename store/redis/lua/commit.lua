@@ -225,8 +225,9 @@ while i <= #ARGV do
     redis.call('DEL', sess, slog)
     redis.call('HSET', sess, 'cl', ARGV[i + 1])
     -- A close the client asked for owes a noop to the GET that learns of it first (held or
-    -- racing the POST); later requests find the session unknown.
-    if ARGV[i + 1] == 'transport close' then redis.call('HSET', sess, 'ow', 1) end
+    -- racing the POST); later requests find the session unknown. A WebSocket session has no
+    -- GET waiting: it owes nothing.
+    if ARGV[i + 1] == 'transport close' and not ws then redis.call('HSET', sess, 'ow', 1) end
     redis.call('PEXPIRE', sess, ARGV[5])
     redis.call('ZREM', prefix .. ':alive', sid)
     redis.call('ZREM', prefix .. ':ping', sid)
