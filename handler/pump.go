@@ -22,9 +22,8 @@ const pumpRetry = time.Second
 //
 // A session opened over conn gets its open packet from the pump, first: with a pump, the gateway
 // does not call WSOpen. send writes one frame to the connection; an error from it ends the pump.
-// WSPump returns when
-// ctx ends, when send fails, or, with nil, when the session is gone: the caller then closes the
-// connection. It needs a store that is a session.MarkingNotifier.
+// WSPump returns when ctx ends, when send fails, or, with nil, when the session is gone: the
+// caller then closes the connection. It needs a store that is a session.MarkingNotifier.
 func (e *Engine) WSPump(ctx context.Context, conn string, send func(frame []byte, binary bool) error) error {
 	notifier, ok := e.cfg.Store.(session.MarkingNotifier)
 	if !ok {

@@ -93,9 +93,9 @@ type Options struct {
 	Logger *slog.Logger
 	// Pump runs the routes' WSPump (they must be a Pumper) for each connection, in place of
 	// WSOpen, until it closes: the connection's frames, the open packet first, come from its
-	// pump, which is the only writer of a session's packets. Frames for this process's connections are then written directly;
-	// only those for other processes' connections (an open packet, a probe's answer, a close)
-	// cross Redis.
+	// pump, which is the only writer of a session's packets. Frames for this process's
+	// connections are then written directly; only those for other processes' connections (a
+	// probe's answer, a close) cross Redis.
 	Pump bool
 }
 
