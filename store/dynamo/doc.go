@@ -11,13 +11,18 @@
 //	                                                                     pb, poll, pollx, clk, mx, ns (sockets), expires,
 //	                                                                     dp, due, dl, pd (sweeper index)
 //	namespace socket  (a map entry of the session item: ns[<nsp>] = {id, r: rooms, d: data})
+//	flush lease       s#<sid>                   l                        tok (holder), x (expiry ms), expires
 //	queued packets    s#<sid>                   q#<ms:13>#<sender>#<part> p (list of payloads), n (their count), expires
 //	room membership   r#<len(nsp)>:<nsp>:<room> <sid>                    ws (WebSocket member), expires
 //	connection index  c#<connectionId>          !                        sid, expires
 //	closed session    s#<sid>                   !                        v, cl (reason), ow (noop owed), expires
 //
-// The session item sorts before its queue ("!" < "q#"), so one strongly consistent Query reads
-// both: a fetch, and each re-read of an idle held poll, is one request. Sockets live inside the
+// The session item sorts before its queue ("!" < "l" < "q#"), so one strongly consistent Query
+// reads both, and a WebSocket session's flush lease between them: a fetch, and each re-read of an
+// idle held poll, is one request. The lease is an item of its own so that taking and releasing it
+// are plain conditional writes (1 write unit each) rather than part of a transaction with the
+// session item (2 per item): a push costs 3 write units instead of 5. A held GET's hold stays in
+// the session item (poll, pollx). Sockets live inside the
 // session item (a session has a handful), so loading a session is one GetItem. A room's members
 // are one partition, read with one Query (a 10,000-member room is about 1 MB: one page per MB).
 // Room partition keys longer than 1 KB are hashed.

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strconv"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
@@ -59,7 +60,7 @@ func (s *Store) fetchOnce(ctx context.Context, sid string, req session.FetchRequ
 		TableName: s.table(), ConsistentRead: aws.Bool(true),
 		KeyConditionExpression:    aws.String("pk = :pk"),
 		ExpressionAttributeValues: map[string]types.AttributeValue{":pk": str(sessionPK(sid))},
-		Limit:                     aws.Int32(int32(min(limit, 1<<20) + 1)),
+		Limit:                     aws.Int32(int32(min(limit, 1<<20) + 2)),
 		ReturnConsumedCapacity:    s.returnCapacity(),
 	})
 	if err != nil {
@@ -95,7 +96,16 @@ func (s *Store) fetchOnce(ctx context.Context, sid string, req session.FetchRequ
 	if transport != it.tr {
 		return nil, session.ErrTransport
 	}
+	queue := out.Items[1:]
+	var lease leaseItem
+	if len(queue) > 0 && skOf(queue[0]) == leaseSK {
+		lease = decodeLease(queue[0])
+		queue = queue[1:]
+	}
 	if req.Poll != "" && it.poll != "" && it.poll != req.Poll && it.pollx > now {
+		return nil, session.ErrBusy
+	}
+	if req.Lease && req.Poll != "" && lease.tok != "" && lease.tok != req.Poll && lease.x > now {
 		return nil, session.ErrBusy
 	}
 	next := it.clone()
@@ -114,7 +124,7 @@ func (s *Store) fetchOnce(ctx context.Context, sid string, req session.FetchRequ
 
 	f := &session.Fetched{More: len(out.LastEvaluatedKey) > 0}
 	var writes []types.TransactWriteItem
-	for _, q := range out.Items[1:] {
+	for _, q := range queue {
 		if !live(itemExpires(q), now) {
 			continue
 		}
@@ -158,14 +168,11 @@ func (s *Store) fetchOnce(ctx context.Context, sid string, req session.FetchRequ
 		next.ps = true
 		changed = true
 	}
-	// A held GET keeps its hold while it has nothing; a flush keeps its lease while it has
-	// something.
-	var keep bool
 	if req.Lease {
-		keep = len(f.Payloads) > 0 || f.Pinged
-	} else {
-		keep = len(f.Payloads) == 0 && !f.Pinged
+		return s.flushTake(ctx, sid, req, it, next, changed, lease, writes, f, now)
 	}
+	// A held GET keeps its hold while it has nothing.
+	keep := len(f.Payloads) == 0 && !f.Pinged
 	if req.Poll != "" {
 		hold := req.Hold.Milliseconds()
 		switch {
@@ -198,7 +205,65 @@ func (s *Store) fetchOnce(ctx context.Context, sid string, req session.FetchRequ
 	if err != nil {
 		return nil, err
 	}
-	if req.Lease && req.Poll != "" && it.poll == req.Poll && next.poll == "" {
+	return f, nil
+}
+
+// flushTake completes a flush's fetch (req.Lease): the lease, in its own item, is taken (or
+// renewed when half of it is gone) while the fetch takes something and released by the fetch
+// that takes nothing. Outside a ping, each write is a plain conditional one: the lease first, so
+// that a lost race takes nothing; then the taken queue items. With a ping, the session item
+// changes too, and everything goes in one transaction, so that a ping is never recorded as sent
+// without the packets before it taken.
+func (s *Store) flushTake(ctx context.Context, sid string, req session.FetchRequest, it, next *sessionItem, changed bool, lease leaseItem, writes []types.TransactWriteItem, f *session.Fetched, now int64) (*session.Fetched, error) {
+	keep := len(f.Payloads) > 0 || f.Pinged
+	ours := req.Poll != "" && lease.tok == req.Poll && lease.x > now
+	hold := req.Hold.Milliseconds()
+	var take, release *types.TransactWriteItem
+	switch {
+	case req.Poll == "":
+	case keep && hold > 0 && (!ours || lease.x < now+hold/2):
+		take = &types.TransactWriteItem{Put: s.leasePut(sid, req.Poll, lease, now, now+hold)}
+	case !keep && lease.tok == req.Poll:
+		release = &types.TransactWriteItem{Delete: &types.Delete{
+			TableName: s.table(), Key: key(sessionPK(sid), leaseSK),
+			ConditionExpression:       aws.String("tok = :t"),
+			ExpressionAttributeValues: map[string]types.AttributeValue{":t": str(req.Poll)},
+		}}
+	}
+	if !changed {
+		next = it
+	}
+	f.Session = next.session(sid)
+	if changed {
+		// The ping: one transaction with the session item, the lease and the taken items.
+		all := []types.TransactWriteItem{{Put: s.sessionPut(sid, it, next)}}
+		for _, w := range []*types.TransactWriteItem{take, release} {
+			if w != nil {
+				all = append(all, *w)
+			}
+		}
+		next.expires = s.ttl(now, s.opt.SessionTTL)
+		if err := s.transact(ctx, append(all, writes...)); err != nil {
+			return nil, err
+		}
+	} else {
+		if take != nil {
+			if err := s.writeOne(ctx, *take); err != nil {
+				return nil, err
+			}
+		}
+		for _, w := range writes {
+			if err := s.writeOne(ctx, w); err != nil {
+				return nil, err
+			}
+		}
+		if release != nil {
+			if err := s.writeOne(ctx, *release); err != nil && !conflict(err) {
+				return nil, err
+			}
+		}
+	}
+	if release != nil {
 		// The lease is released. A commit that queued a packet after this fetch's read saw the
 		// lease taken and left the push to its holder: look once more, and take it if so. (A
 		// commit after this read sees the lease free and pushes itself.)
@@ -211,13 +276,49 @@ func (s *Store) fetchOnce(ctx context.Context, sid string, req session.FetchRequ
 	return f, nil
 }
 
+// leaseItem is a decoded flush lease; the zero value is no lease.
+type leaseItem struct {
+	tok string
+	x   int64
+}
+
+func decodeLease(m map[string]types.AttributeValue) leaseItem {
+	var l leaseItem
+	if v, ok := m["tok"].(*types.AttributeValueMemberS); ok {
+		l.tok = v.Value
+	}
+	if v, ok := m["x"].(*types.AttributeValueMemberN); ok {
+		l.x, _ = strconv.ParseInt(v.Value, 10, 64)
+	}
+	return l
+}
+
+// leasePut takes or renews the lease for token until x, on condition that it is still as read:
+// absent, or held by the same token with the same expiry (a lost race is retried from the read).
+func (s *Store) leasePut(sid, token string, read leaseItem, now, x int64) *types.Put {
+	put := &types.Put{
+		TableName: s.table(),
+		Item: map[string]types.AttributeValue{
+			attrPK: str(sessionPK(sid)), attrSK: str(leaseSK),
+			"tok": str(token), "x": num(x), "expires": num(s.ttl(x, 0) + 1),
+		},
+	}
+	if read.tok == "" {
+		put.ConditionExpression = aws.String("attribute_not_exists(tok)")
+	} else {
+		put.ConditionExpression = aws.String("tok = :t AND x = :x")
+		put.ExpressionAttributeValues = map[string]types.AttributeValue{":t": str(read.tok), ":x": num(read.x)}
+	}
+	return put
+}
+
 // queued reports whether any live packet is queued for the session (one Query of the queue's
 // first items).
 func (s *Store) queued(ctx context.Context, sid string) (bool, error) {
 	out, err := s.db.Query(ctx, &dynamodb.QueryInput{
 		TableName: s.table(), ConsistentRead: aws.Bool(true),
-		KeyConditionExpression:    aws.String("pk = :pk AND sk > :s"),
-		ExpressionAttributeValues: map[string]types.AttributeValue{":pk": str(sessionPK(sid)), ":s": str(sessionSK)},
+		KeyConditionExpression:    aws.String("pk = :pk AND begins_with(sk, :q)"),
+		ExpressionAttributeValues: map[string]types.AttributeValue{":pk": str(sessionPK(sid)), ":q": str("q#")},
 		ProjectionExpression:      aws.String("sk, expires"),
 		Limit:                     aws.Int32(16),
 		ReturnConsumedCapacity:    s.returnCapacity(),

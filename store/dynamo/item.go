@@ -73,6 +73,12 @@ func roomPK(nsp, room string) string {
 	return k
 }
 
+// leaseSK is the sort key of a WebSocket session's flush lease, an item of its own in the
+// session's partition (it sorts after the session item, before the queue): taking and releasing
+// it is a plain conditional write, not part of a transaction with the session item. Attributes:
+// tok (the holder's token), x (expiry, unix ms), expires (TTL).
+const leaseSK = "l"
+
 // queueSK orders queued packets: by the sender's order time, then sender, then part.
 func queueSK(at int64, origin string, part int) string {
 	return fmt.Sprintf("q#%013d#%s#%03d", at, origin, part)

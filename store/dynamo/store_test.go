@@ -105,22 +105,20 @@ func BenchmarkBroadcastDynamoDBLocal(b *testing.B) {
 	}
 }
 
-// releaseHook runs before just before the next PutItem that releases a flush lease (a session item
-// written without "poll"), once.
+// releaseHook runs before just before the next DeleteItem that releases a flush lease (the
+// lease item, sort key "l"), once.
 type releaseHook struct {
 	*dynamodb.Client
 	before func()
 }
 
-func (h *releaseHook) PutItem(ctx context.Context, in *dynamodb.PutItemInput, opts ...func(*dynamodb.Options)) (*dynamodb.PutItemOutput, error) {
-	if sk, ok := in.Item["sk"].(*types.AttributeValueMemberS); ok && sk.Value == "!" && h.before != nil {
-		if _, held := in.Item["poll"]; !held {
-			f := h.before
-			h.before = nil
-			f()
-		}
+func (h *releaseHook) DeleteItem(ctx context.Context, in *dynamodb.DeleteItemInput, opts ...func(*dynamodb.Options)) (*dynamodb.DeleteItemOutput, error) {
+	if sk, ok := in.Key["sk"].(*types.AttributeValueMemberS); ok && sk.Value == "l" && h.before != nil {
+		f := h.before
+		h.before = nil
+		f()
 	}
-	return h.Client.PutItem(ctx, in, opts...)
+	return h.Client.DeleteItem(ctx, in, opts...)
 }
 
 // TestLeaseReleaseRaceDynamoDBLocal: a packet committed while the flusher holding the lease is
