@@ -189,7 +189,8 @@ func TestPumpWatchesNewRooms(t *testing.T) {
 
 // TestPumpAcrossProcesses: two processes on one Redis, each pumping its own connections: a
 // burst committed by one arrives complete and in order at the other's connection, with no frame
-// relayed between them.
+// relayed between them; an upgrade whose polling side and WebSocket are on different processes
+// completes.
 func TestPumpAcrossProcesses(t *testing.T) {
 	first := pumpChat(t, handler.Config{})
 	second := siotest.StartWS(t, chatRouter(t), handler.Config{}, siotest.WSOptions{Redis: first.Client, Pump: true})
@@ -217,6 +218,21 @@ func TestPumpAcrossProcesses(t *testing.T) {
 		t.Fatalf("a frame crossed the relay: %q on %s", m.Payload, m.Channel)
 	case <-time.After(50 * time.Millisecond):
 	}
+
+	// An upgrade with its polling side on the first process and its WebSocket on the second:
+	// what is broadcast during the probe arrives through the second process's pump.
+	p := first.Open(t)
+	p.Connect("/chat")
+	ws := probe(t, second, p.SID)
+	a.Send(chatMsg("during the probe"))
+	readExactly(t, a, []string{chatMsg("during the probe")})
+	if got := p.Get(); len(got) != 1 || got[0] != "6" {
+		t.Fatalf("GET on the first process during the probe on the second: %q, want a noop", got)
+	}
+	ws.Send("5")
+	readExactly(t, ws, []string{chatMsg("during the probe")})
+	a.Send(chatMsg("after"))
+	readExactly(t, ws, []string{chatMsg("after")})
 }
 
 // TestPumpStoreDown: while Redis is down the pump's fetches fail (a ping falls due meanwhile);
