@@ -75,7 +75,8 @@ type FetchRequest struct {
 	// stores that are a [Notifier] support it.
 	Pin bool
 	// Ping asks for the heartbeat ping when it is due (PingInterval after the last pong and not
-	// sent yet): the fetch then records it as sent, reports Pinged, and releases the hold.
+	// sent yet): the fetch then records it as sent, reports Pinged, and releases the hold (a pin
+	// stays).
 	Ping bool
 }
 
