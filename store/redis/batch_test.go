@@ -8,7 +8,22 @@ import (
 	"time"
 
 	"github.com/serverless-socketio/server/session"
+	"github.com/serverless-socketio/server/store/redis"
 )
+
+// createPolling creates n polling sessions, s000, s001, …, and returns their ids.
+func createPolling(t *testing.T, s *redis.Store, n int) []string {
+	t.Helper()
+	sids := make([]string, n)
+	for i := range sids {
+		sids[i] = fmt.Sprintf("s%03d", i)
+		ss := &session.Session{ID: sids[i], Transport: "polling", PingInterval: time.Minute, PingTimeout: time.Minute, LastPong: time.Now()}
+		if err := s.Create(context.Background(), ss); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return sids
+}
 
 // TestConcurrentFetchesBatched: many fetches at once (sent together in pipelines) each get their
 // own session's packets, also right after Redis forgot the script (NOSCRIPT inside a pipeline).
@@ -16,13 +31,7 @@ func TestConcurrentFetchesBatched(t *testing.T) {
 	_, rdb, _, s := miniStore(t)
 	ctx := context.Background()
 	const n = 200
-	sids := make([]string, n)
-	for i := range sids {
-		sids[i] = fmt.Sprintf("s%03d", i)
-		if err := s.Create(ctx, &session.Session{ID: sids[i], Transport: "polling", PingInterval: time.Minute, PingTimeout: time.Minute, LastPong: time.Now()}); err != nil {
-			t.Fatal(err)
-		}
-	}
+	sids := createPolling(t, s, n)
 	for round := range 2 {
 		for i, sid := range sids {
 			var b session.Batch
@@ -66,13 +75,7 @@ func TestConcurrentCommitsAndLoadsBatched(t *testing.T) {
 	_, rdb, _, s := miniStore(t)
 	ctx := context.Background()
 	const n = 200
-	sids := make([]string, n)
-	for i := range sids {
-		sids[i] = fmt.Sprintf("s%03d", i)
-		if err := s.Create(ctx, &session.Session{ID: sids[i], Transport: "polling", PingInterval: time.Minute, PingTimeout: time.Minute, LastPong: time.Now()}); err != nil {
-			t.Fatal(err)
-		}
-	}
+	sids := createPolling(t, s, n)
 	if err := rdb.ScriptFlush(ctx).Err(); err != nil {
 		t.Fatal(err)
 	}
