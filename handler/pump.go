@@ -56,7 +56,7 @@ func (e *Engine) WSPump(ctx context.Context, conn string, send func(frame []byte
 	// Watch the session's own channel before the first fetch, so that fetch misses nothing; its
 	// rooms are known after it.
 	if w, err := notifier.Watch(ctx, sid, nil); err == nil {
-		p.w, p.watching = w, true
+		p.w = w
 	}
 	for {
 		mark := notifier.Mark()
@@ -70,17 +70,15 @@ func (e *Engine) WSPump(ctx context.Context, conn string, send func(frame []byte
 		case errors.Is(err, session.ErrTransport):
 			// The connection probes an upgrade of a polling session: nothing is ours to send
 			// until its "5" (whose commit wakes the session's channel).
-			if !p.watch(nil, mark) {
-				continue
+			if p.watch(nil, mark) {
+				p.retry()
 			}
-			p.wait(e.cfg.Now().Add(pumpRetry))
-			continue
-		case errors.Is(err, session.ErrBusy):
-			p.wait(e.cfg.Now().Add(pumpRetry))
 			continue
 		case err != nil:
-			e.log.Warn("pump: fetch failed", "sid", sid, "conn", conn, "err", err)
-			p.wait(e.cfg.Now().Add(pumpRetry))
+			if !errors.Is(err, session.ErrBusy) {
+				e.log.Warn("pump: fetch failed", "sid", sid, "conn", conn, "err", err)
+			}
+			p.retry()
 			continue
 		case f.Expired:
 			e.closeLogged(ctx, sid, "ping timeout")
@@ -113,44 +111,46 @@ type pump struct {
 	sid      string
 	req      session.FetchRequest
 	notifier session.MarkingNotifier
-	w        session.Watch
+	w        session.Watch // nil while not watching
 	rooms    []session.RoomRef
-	watching bool
 }
 
 // watch makes sure the pump watches the session and rooms. It reports false when a wake-up
 // may have been missed since mark, taken before the last fetch: then fetch again. A watch that
 // was already active at the fetch missed nothing (it holds on to a wake-up until it is waited).
 func (p *pump) watch(rooms []session.RoomRef, mark uint64) bool {
-	if p.watching && sameRooms(rooms, p.rooms) {
+	if p.w != nil && sameRooms(rooms, p.rooms) {
 		return true
 	}
 	w, missed, err := p.notifier.WatchSince(p.ctx, p.sid, rooms, mark)
 	if err != nil {
 		if p.ctx.Err() == nil {
 			p.e.log.Warn("pump: watch failed", "sid", p.sid, "err", err)
-			p.wait(p.e.cfg.Now().Add(pumpRetry))
+			p.retry()
 		}
 		return false
 	}
 	p.stopWatch()
-	p.w, p.rooms, p.watching = w, rooms, true
+	p.w, p.rooms = w, rooms
 	return !missed
 }
 
 func (p *pump) stopWatch() {
-	if p.watching {
+	if p.w != nil {
 		p.w.Stop()
-		p.watching = false
+		p.w = nil
 	}
 }
+
+// retry waits pumpRetry, or less if a wake-up comes first.
+func (p *pump) retry() { p.wait(p.e.cfg.Now().Add(pumpRetry)) }
 
 // wait returns at the first wake-up, at until, or when the pump's context ends.
 func (p *pump) wait(until time.Time) {
 	t := time.NewTimer(max(until.Sub(p.e.cfg.Now()), 0))
 	defer t.Stop()
 	var wake <-chan struct{}
-	if p.watching {
+	if p.w != nil {
 		wake = p.w.C()
 	}
 	select {

@@ -282,11 +282,11 @@ func (g *Gateway) route(ctx context.Context, id string, op byte, frame []byte, b
 	if !ok {
 		return handler.ErrGone
 	}
-	if g.rdb == nil || (g.pump && owner == g.instance) {
-		if owner != g.instance {
-			return handler.ErrGone
-		}
+	if owner == g.instance && (g.rdb == nil || g.pump) {
 		return g.local(ctx, id, op, frame, binary)
+	}
+	if g.rdb == nil {
+		return handler.ErrGone // another process's connection, and no relay to reach it
 	}
 	// With several processes every frame goes through the owner's channel, its own included:
 	// flushers in different processes take turns on a session, and one channel keeps their

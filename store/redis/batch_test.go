@@ -25,6 +25,24 @@ func createPolling(t *testing.T, s *redis.Store, n int) []string {
 	return sids
 }
 
+// allAtOnce runs do for every session at once, and returns the first error.
+func allAtOnce(sids []string, do func(i int, sid string) error) error {
+	var wg sync.WaitGroup
+	errs := make(chan error, len(sids))
+	for i, sid := range sids {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if err := do(i, sid); err != nil {
+				errs <- err
+			}
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	return <-errs
+}
+
 // TestConcurrentFetchesBatched: many fetches at once (sent together in pipelines) each get their
 // own session's packets, also right after Redis forgot the script (NOSCRIPT inside a pipeline).
 func TestConcurrentFetchesBatched(t *testing.T) {
@@ -45,25 +63,18 @@ func TestConcurrentFetchesBatched(t *testing.T) {
 				t.Fatal(err)
 			}
 		}
-		var wg sync.WaitGroup
-		errs := make(chan error, n)
-		for i, sid := range sids {
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				f, err := s.Fetch(ctx, sid, session.FetchRequest{})
-				want := fmt.Sprintf("%s-%d-%d", sid, round, i)
-				switch {
-				case err != nil:
-					errs <- err
-				case len(f.Payloads) != 1 || string(f.Payloads[0]) != want:
-					errs <- fmt.Errorf("fetch of %s got %q, want [%s]", sid, f.Payloads, want)
-				}
-			}()
-		}
-		wg.Wait()
-		close(errs)
-		for err := range errs {
+		err := allAtOnce(sids, func(i int, sid string) error {
+			f, err := s.Fetch(ctx, sid, session.FetchRequest{})
+			want := fmt.Sprintf("%s-%d-%d", sid, round, i)
+			switch {
+			case err != nil:
+				return err
+			case len(f.Payloads) != 1 || string(f.Payloads[0]) != want:
+				return fmt.Errorf("fetch of %s got %q, want [%s]", sid, f.Payloads, want)
+			}
+			return nil
+		})
+		if err != nil {
 			t.Fatalf("round %d: %v", round, err)
 		}
 	}
@@ -79,28 +90,20 @@ func TestConcurrentCommitsAndLoadsBatched(t *testing.T) {
 	if err := rdb.ScriptFlush(ctx).Err(); err != nil {
 		t.Fatal(err)
 	}
-	var wg sync.WaitGroup
-	errs := make(chan error, n)
-	for i, sid := range sids {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			st, err := s.Load(ctx, sid)
-			if err != nil || st.ID != sid {
-				errs <- fmt.Errorf("load of %s: %v, %+v", sid, err, st)
-				return
-			}
-			var b session.Batch
-			b.Connect("/", fmt.Sprintf("sock%d", i))
-			b.Send(fmt.Appendf(nil, "to-%s", sid))
-			if _, err := s.Commit(ctx, sid, &b); err != nil {
-				errs <- fmt.Errorf("commit of %s: %v", sid, err)
-			}
-		}()
-	}
-	wg.Wait()
-	close(errs)
-	for err := range errs {
+	err := allAtOnce(sids, func(i int, sid string) error {
+		st, err := s.Load(ctx, sid)
+		if err != nil || st.ID != sid {
+			return fmt.Errorf("load of %s: %v, %+v", sid, err, st)
+		}
+		var b session.Batch
+		b.Connect("/", fmt.Sprintf("sock%d", i))
+		b.Send(fmt.Appendf(nil, "to-%s", sid))
+		if _, err := s.Commit(ctx, sid, &b); err != nil {
+			return fmt.Errorf("commit of %s: %v", sid, err)
+		}
+		return nil
+	})
+	if err != nil {
 		t.Fatal(err)
 	}
 	for i, sid := range sids {
