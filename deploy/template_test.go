@@ -59,6 +59,7 @@ var envSources = map[string]string{
 	lambdafn.EnvWSPingInterval: "Ref WsPingInterval",
 	lambdafn.EnvPollHold:       "Ref PollHold",
 	lambdafn.EnvCORSOrigins:    "Ref CorsOrigins",
+	lambdafn.EnvWSAnyOrigin:    "Ref WsAnyOrigin",
 	lambdafn.EnvMaxPayload:     "Ref MaxPayload",
 	lambdafn.EnvConnectTimeout: "Ref ConnectTimeout",
 	lambdafn.EnvSweepPassEvery: "Ref SweepPass",

@@ -1,6 +1,6 @@
 // Package handler is the transport layer: Engine.IO v4 over HTTP long-polling as one
 // http.Handler ([Engine]), the sweeper that ends sessions whose client vanished, and HTTP
-// middleware (CORS, body limits).
+// middleware (CORS, with the WebSocket Origin check, in one [OriginPolicy]).
 //
 // Every request is self-contained: it loads what it needs from the [session.Store], runs the
 // [App] (Socket.IO, or a raw Engine.IO application), commits the recorded effects and forgets.
@@ -10,7 +10,8 @@
 // # Example
 //
 //	eng, err := handler.New(handler.Config{Store: store, App: router})
-//	mux.Handle("/socket.io/", handler.CORS([]string{"*"})(eng))
+//	cors := handler.OriginPolicy{Allow: []string{"https://app.example"}}.CORS()
+//	mux.Handle("/socket.io/", cors(eng))
 //	go eng.RunSweeper(ctx, time.Second)
 //
 // # Concurrency

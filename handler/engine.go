@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/serverless-socketio/server/engineio"
+	"github.com/serverless-socketio/server/internal/logattr"
 	"github.com/serverless-socketio/server/session"
 )
 
@@ -210,13 +211,13 @@ func (e *Engine) commitClose(ctx context.Context, sid string, st *session.State,
 	if err != nil {
 		return err
 	}
-	e.log.Info("session closed", "sid", sid, "reason", reason)
+	e.log.Debug("session closed", logattr.Session(sid), "reason", reason)
 	e.flushAll(ctx, c.Flush)
 	if st != nil && e.cfg.Sender != nil {
 		for _, conn := range []string{st.Conn, st.Probe} {
 			if conn != "" {
 				if err := e.cfg.Sender.Close(ctx, conn); err != nil && !errors.Is(err, ErrGone) {
-					e.log.Warn("closing the connection failed", "sid", sid, "conn", conn, "err", err)
+					e.log.Warn("closing the connection failed", logattr.Session(sid), "conn", conn, "err", err)
 				}
 			}
 		}
@@ -238,7 +239,7 @@ func (e *Engine) Sweep(ctx context.Context, limit int) (int, error) {
 	n := 0
 	for _, sid := range due.Expired {
 		if err := e.closeSession(ctx, sid, "ping timeout", true); err != nil {
-			e.log.Warn("sweep: close failed", "sid", sid, "err", err)
+			e.log.Warn("sweep: close failed", logattr.Session(sid), "err", err)
 			continue
 		}
 		n++

@@ -5,9 +5,11 @@ import (
 	"errors"
 	"io"
 	"net/http"
+	"os"
 	"time"
 
 	"github.com/serverless-socketio/server/engineio"
+	"github.com/serverless-socketio/server/internal/logattr"
 	"github.com/serverless-socketio/server/session"
 )
 
@@ -17,6 +19,7 @@ const (
 	codeUnknownSID         = 1
 	codeBadHandshakeMethod = 2
 	codeBadRequest         = 3
+	codeForbidden          = 4
 	codeUnsupportedVersion = 5
 )
 
@@ -25,7 +28,7 @@ var errorMessages = [...]string{
 	codeUnknownSID:         "Session ID unknown",
 	codeBadHandshakeMethod: "Bad handshake method",
 	codeBadRequest:         "Bad request",
-	4:                      "Forbidden",
+	codeForbidden:          "Forbidden",
 	codeUnsupportedVersion: "Unsupported protocol version",
 }
 
@@ -73,14 +76,15 @@ func (e *Engine) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 }
 
 func (e *Engine) refuse(w http.ResponseWriter, r *http.Request, status, code int, sid string) {
-	e.log.Info("request refused", "method", r.Method, "query", r.URL.RawQuery, "status", status, "error", errorMessages[code], "sid", sid)
+	// No query string: a token may travel in it. The sid, the session's secret, only as a tag.
+	e.log.Info("request refused", "method", r.Method, "status", status, "error", errorMessages[code], logattr.Session(sid))
 	writeError(w, status, code)
 }
 
 // fail answers a store failure: 503, so that the client retries and nothing is half-done (the
 // commit is atomic, so a failed one changed nothing).
 func (e *Engine) fail(w http.ResponseWriter, r *http.Request, sid string, err error) {
-	e.log.Error("store failure", "method", r.Method, "sid", sid, "err", err)
+	e.log.Error("store failure", "method", r.Method, logattr.Session(sid), "err", err)
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(http.StatusServiceUnavailable)
 	_, _ = io.WriteString(w, `{"code":3,"message":"Store unavailable"}`)
@@ -101,12 +105,18 @@ func (e *Engine) post(w http.ResponseWriter, r *http.Request, sid string) {
 	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, e.cfg.MaxPayload))
 	if err != nil {
 		var tooBig *http.MaxBytesError
-		if errors.As(err, &tooBig) {
+		switch {
+		case errors.As(err, &tooBig):
 			e.refuse(w, r, http.StatusRequestEntityTooLarge, codeBadRequest, sid)
 			e.closeLogged(ctx, sid, "transport error")
-			return
+		case errors.Is(err, os.ErrDeadlineExceeded):
+			// The body did not arrive within the server's read timeout: the client's packets
+			// are lost to it, and it was not told they arrived.
+			e.refuse(w, r, http.StatusRequestTimeout, codeBadRequest, sid)
+			e.closeLogged(ctx, sid, "transport error")
+		default:
+			e.refuse(w, r, http.StatusBadRequest, codeBadRequest, sid)
 		}
-		e.refuse(w, r, http.StatusBadRequest, codeBadRequest, sid)
 		return
 	}
 	packets, decodeErr := engineio.DecodePayload(body)
@@ -128,7 +138,7 @@ func (e *Engine) post(w http.ResponseWriter, r *http.Request, sid string) {
 		e.refuse(w, r, http.StatusBadRequest, codeBadRequest, sid)
 		return
 	case decodeErr != nil:
-		e.log.Info("undecodable payload", "sid", sid, "err", decodeErr)
+		e.log.Info("undecodable payload", logattr.Session(sid), logattr.Err(decodeErr))
 		reason = "parse error"
 	default:
 		reason = e.apply(ctx, st, packets, &b)
@@ -170,13 +180,13 @@ func (e *Engine) apply(ctx context.Context, st *session.State, packets []enginei
 		case engineio.PacketPing, engineio.PacketUpgrade, engineio.PacketNoop:
 			// Nothing to do over polling.
 		default:
-			e.log.Info("packet a client may not send", "sid", st.ID, "type", p.Type.String())
+			e.log.Info("packet a client may not send", logattr.Session(st.ID), "type", p.Type.String())
 			return "parse error"
 		}
 	}
 	if len(msgs) > 0 {
 		if err := e.cfg.App.OnMessages(ctx, st, msgs, b); err != nil {
-			e.log.Info("protocol error", "sid", st.ID, "err", err)
+			e.log.Info("protocol error", logattr.Session(st.ID), logattr.Err(err))
 			return "parse error"
 		}
 	}
@@ -191,7 +201,7 @@ func (e *Engine) closeLogged(ctx context.Context, sid, reason string) {
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
 	defer cancel()
 	if err := e.closeSession(ctx, sid, reason, false); err != nil {
-		e.log.Warn("close failed", "sid", sid, "reason", reason, "err", err)
+		e.log.Warn("close failed", logattr.Session(sid), "reason", reason, "err", err)
 	}
 }
 
@@ -229,7 +239,7 @@ func (e *Engine) abandoned(r *http.Request, sid string) bool {
 	if !errors.Is(r.Context().Err(), context.Canceled) {
 		return false
 	}
-	e.log.Info("poll abandoned by the client", "sid", sid)
+	e.log.Info("poll abandoned by the client", logattr.Session(sid))
 	e.closeLogged(r.Context(), sid, "transport error")
 	return true
 }
@@ -332,7 +342,7 @@ func (e *Engine) poll(w http.ResponseWriter, r *http.Request, sid string) {
 				if errors.Is(ctx.Err(), context.DeadlineExceeded) {
 					// Out of time (the margin did not suffice): the response cannot go out any
 					// more; the session stays, and its hold marker expires on its own.
-					e.log.Warn("poll: deadline reached while holding", "sid", sid)
+					e.log.Warn("poll: deadline reached while holding", logattr.Session(sid))
 					return
 				}
 				// Engine.IO: a GET the client abandoned ends the session (the client is gone or
@@ -463,7 +473,7 @@ func (e *Engine) waiter(ctx context.Context, sid string, rooms []session.RoomRef
 		return w.C(), w.Stop, missed
 	}
 	if ctx.Err() == nil {
-		e.log.Warn("watch failed; falling back to polling the store", "sid", sid, "err", err)
+		e.log.Warn("watch failed; falling back to polling the store", logattr.Session(sid), "err", err)
 	}
 	wake, stop := e.backoff()
 	return wake, stop, true

@@ -78,6 +78,8 @@ func TestBadInput(t *testing.T) {
 		{name: "binary without announcement", withSession: true, closed: true, steps: []check{{"POST", "", "bAQID", 400, errorBody(3, "Bad request")}}},
 		{name: "client sends CONNECT_ERROR", withSession: true, closed: true, steps: []check{{"POST", "", `44{"message":"x"}`, 400, errorBody(3, "Bad request")}}},
 		{name: "control character in namespace", withSession: true, closed: true, steps: []check{{"POST", "", "40/a\x1f,", 400, errorBody(3, "Bad request")}}},
+		// Never echoed back raw in a CONNECT_ERROR (a text frame must be UTF-8, RFC 6455 §8.1).
+		{name: "namespace that is not UTF-8", withSession: true, closed: true, steps: []check{{"POST", "", "40/\xff\xfe,", 400, errorBody(3, "Bad request")}}},
 		{name: "unknown namespace", withSession: true, steps: []check{
 			{"POST", "", "40/nope,", 200, "ok"},
 			{"GET", "", "", 200, `44/nope,{"message":"Invalid namespace"}`},
@@ -447,18 +449,34 @@ func TestShutdownAnswersHeldPolls(t *testing.T) {
 	c.Post("3")
 }
 
+// TestCORS: a listed origin gets itself with credentials; "*" means a literal "*" without
+// credentials (as the Node server answers); "null" never gets credentials, even when listed.
 func TestCORS(t *testing.T) {
 	srv := chatServer(t, handler.Config{})
-	h := handler.CORS([]string{"https://app.example"})(srv.Engine)
+	listed := handler.OriginPolicy{Allow: []string{"https://app.example", "null"}}.CORS()(srv.Engine)
+	star := handler.OriginPolicy{Allow: []string{"*"}}.CORS()(srv.Engine)
+	both := handler.OriginPolicy{Allow: []string{"*", "https://app.example/"}}.CORS()(srv.Engine)
+	none := handler.OriginPolicy{}.CORS()(srv.Engine)
 	cases := []struct {
-		method, origin string
-		status         int
-		allow          string
+		name          string
+		h             http.Handler
+		method        string
+		origin        string
+		status        int
+		allow, creds  string
+		allowsMethods bool
 	}{
-		{"GET", "https://app.example", 200, "https://app.example"},
-		{"GET", "https://evil.example", 200, ""},
-		{"OPTIONS", "https://app.example", 204, "https://app.example"},
-		{"OPTIONS", "https://evil.example", 204, ""},
+		{"listed GET", listed, "GET", "https://app.example", 200, "https://app.example", "true", false},
+		{"unlisted GET", listed, "GET", "https://evil.example", 200, "", "", false},
+		{"listed preflight", listed, "OPTIONS", "https://app.example", 204, "https://app.example", "true", true},
+		{"unlisted preflight", listed, "OPTIONS", "https://evil.example", 204, "", "", false},
+		{"listed null", listed, "OPTIONS", "null", 204, "", "", false},
+		{"star GET", star, "GET", "https://evil.example", 200, "*", "", false},
+		{"star preflight", star, "OPTIONS", "https://evil.example", 204, "*", "", true},
+		{"star null", star, "OPTIONS", "null", 204, "*", "", true},
+		{"star and a list: listed", both, "GET", "https://app.example", 200, "https://app.example", "true", false},
+		{"star and a list: other", both, "GET", "https://evil.example", 200, "*", "", false},
+		{"no list", none, "OPTIONS", "https://app.example", 204, "", "", false},
 	}
 	for _, tc := range cases {
 		req := httptest.NewRequest(tc.method, "/socket.io/?EIO=4&transport=polling", nil)
@@ -467,12 +485,46 @@ func TestCORS(t *testing.T) {
 			req.Header.Set("Access-Control-Request-Method", "POST")
 		}
 		rec := httptest.NewRecorder()
-		h.ServeHTTP(rec, req)
-		if rec.Code != tc.status || rec.Header().Get("Access-Control-Allow-Origin") != tc.allow {
-			t.Errorf("%s from %s: %d, allow-origin %q; want %d, %q", tc.method, tc.origin, rec.Code, rec.Header().Get("Access-Control-Allow-Origin"), tc.status, tc.allow)
+		tc.h.ServeHTTP(rec, req)
+		h := rec.Header()
+		if rec.Code != tc.status || h.Get("Access-Control-Allow-Origin") != tc.allow || h.Get("Access-Control-Allow-Credentials") != tc.creds {
+			t.Errorf("%s: %d, allow-origin %q, allow-credentials %q; want %d, %q, %q", tc.name, rec.Code,
+				h.Get("Access-Control-Allow-Origin"), h.Get("Access-Control-Allow-Credentials"), tc.status, tc.allow, tc.creds)
 		}
-		if tc.allow != "" && rec.Header().Get("Access-Control-Allow-Credentials") != "true" {
-			t.Errorf("%s from %s: no Allow-Credentials", tc.method, tc.origin)
+		if got := h.Get("Access-Control-Allow-Methods") != ""; got != tc.allowsMethods {
+			t.Errorf("%s: Allow-Methods sent %v, want %v", tc.name, got, tc.allowsMethods)
+		}
+	}
+}
+
+// TestWebSocketOrigin: the Origin rule of WebSocket upgrades (RFC 6455 §10.2).
+func TestWebSocketOrigin(t *testing.T) {
+	list := handler.OriginPolicy{Allow: []string{"https://app.example", "null", "*"}}
+	cases := []struct {
+		name         string
+		p            handler.OriginPolicy
+		origin, host string
+		ok           bool
+	}{
+		{"no Origin (not a browser)", list, "", "chat.example", true},
+		{"own host", handler.OriginPolicy{}, "https://chat.example", "chat.example", true},
+		{"own host, other scheme", handler.OriginPolicy{}, "http://CHAT.example", "chat.example", true},
+		{"own host, other port", handler.OriginPolicy{}, "https://chat.example:8443", "chat.example", false},
+		{"listed", list, "https://app.example", "chat.example", true},
+		{"unlisted", list, "https://evil.example", "chat.example", false},
+		{"star admits no WebSocket", handler.OriginPolicy{Allow: []string{"*"}}, "https://evil.example", "chat.example", false},
+		{"null", list, "null", "chat.example", false},
+		{"garbage", list, "%zz", "chat.example", false},
+		{"opt-out", handler.OriginPolicy{AnyWebSocket: true}, "https://evil.example", "chat.example", true},
+	}
+	for _, tc := range cases {
+		err := tc.p.CheckWebSocket(tc.origin, tc.host)
+		if (err == nil) != tc.ok {
+			t.Errorf("%s: %v, want allowed=%v", tc.name, err, tc.ok)
+		}
+		var re *handler.RequestError
+		if err != nil && (!errors.As(err, &re) || re.Status != 403 || string(re.Body()) != errorBody(4, "Forbidden")) {
+			t.Errorf("%s: refusal %#v", tc.name, err)
 		}
 	}
 }

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"time"
 
+	"github.com/serverless-socketio/server/internal/logattr"
 	"github.com/serverless-socketio/server/session"
 )
 
@@ -76,7 +77,7 @@ func (e *Engine) WSPump(ctx context.Context, conn string, send func(frame []byte
 			continue
 		case err != nil:
 			if !errors.Is(err, session.ErrBusy) {
-				e.log.Warn("pump: fetch failed", "sid", sid, "conn", conn, "err", err)
+				e.log.Warn("pump: fetch failed", logattr.Session(sid), "conn", conn, "err", err)
 			}
 			p.retry()
 			continue
@@ -87,7 +88,7 @@ func (e *Engine) WSPump(ctx context.Context, conn string, send func(frame []byte
 		for _, frame := range frames(f) {
 			if err := send(frame.data, frame.binary); err != nil {
 				if errors.Is(err, ErrFrameRefused) {
-					e.log.Warn("pump: frame dropped", "sid", sid, "bytes", len(frame.data), "binary", frame.binary, "err", err)
+					e.log.Warn("pump: frame dropped", logattr.Session(sid), "bytes", len(frame.data), "binary", frame.binary, "err", err)
 					continue
 				}
 				return err
@@ -125,7 +126,7 @@ func (p *pump) watch(rooms []session.RoomRef, mark uint64) bool {
 	w, missed, err := p.notifier.WatchSince(p.ctx, p.sid, rooms, mark)
 	if err != nil {
 		if p.ctx.Err() == nil {
-			p.e.log.Warn("pump: watch failed", "sid", p.sid, "err", err)
+			p.e.log.Warn("pump: watch failed", logattr.Session(p.sid), "err", err)
 			p.retry()
 		}
 		return false

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/serverless-socketio/server/engineio"
+	"github.com/serverless-socketio/server/internal/logattr"
 	"github.com/serverless-socketio/server/session"
 )
 
@@ -80,7 +81,7 @@ func (e *Engine) WSConnect(ctx context.Context, conn string, query url.Values) e
 	}
 	if st.Transport != "polling" || st.Probe != "" {
 		// Engine.IO v4 §"Upgrade": one upgrade per session; later WebSockets for it are closed.
-		e.log.Info("websocket for a session already upgrading or upgraded", "sid", sid)
+		e.log.Info("websocket for a session already upgrading or upgraded", logattr.Session(sid))
 		re := requestError(codeBadRequest)
 		re.AcceptThenClose = true
 		return re
@@ -141,7 +142,7 @@ func (e *Engine) WSMessage(ctx context.Context, conn string, frame []byte, binar
 	if binary {
 		p = engineio.Packet{Type: engineio.PacketMessage, Data: frame, Binary: true}
 	} else if p, err = engineio.DecodePacket(frame); err != nil {
-		e.log.Info("undecodable frame", "sid", st.ID, "conn", conn, "err", err)
+		e.log.Info("undecodable frame", logattr.Session(st.ID), "conn", conn, logattr.Err(err))
 		return e.closeState(ctx, st, "parse error")
 	}
 	if st.Probe == conn {
@@ -186,7 +187,7 @@ func (e *Engine) probe(ctx context.Context, st *session.State, conn string, p en
 	case p.Type == engineio.PacketNoop:
 		return nil
 	}
-	e.log.Info("unexpected packet during an upgrade", "sid", st.ID, "type", p.Type.String())
+	e.log.Info("unexpected packet during an upgrade", logattr.Session(st.ID), "type", p.Type.String())
 	return errors.New("handler: unexpected packet during an upgrade")
 }
 
@@ -260,7 +261,7 @@ func (e *Engine) flush(ctx context.Context, sid string) {
 		case errors.Is(err, session.ErrBusy), errors.Is(err, session.ErrNotFound), errors.Is(err, session.ErrTransport):
 			return
 		case err != nil:
-			e.log.Warn("flush: fetch failed", "sid", sid, "err", err)
+			e.log.Warn("flush: fetch failed", logattr.Session(sid), "err", err)
 			return
 		case f.Expired:
 			e.closeLogged(ctx, sid, "ping timeout")
@@ -276,12 +277,12 @@ func (e *Engine) flush(ctx context.Context, sid string) {
 				return
 			}
 			if errors.Is(err, ErrFrameRefused) {
-				e.log.Warn("flush: frame dropped", "sid", sid, "bytes", len(frame.data), "binary", frame.binary, "err", err)
+				e.log.Warn("flush: frame dropped", logattr.Session(sid), "bytes", len(frame.data), "binary", frame.binary, "err", err)
 				continue
 			}
 			if err != nil {
 				// The lease expires on its own; what was not sent is lost for this connection.
-				e.log.Warn("flush: send failed", "sid", sid, "conn", f.Session.Conn, "err", err)
+				e.log.Warn("flush: send failed", logattr.Session(sid), "conn", f.Session.Conn, "err", err)
 				return
 			}
 		}

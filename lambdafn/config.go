@@ -1,13 +1,11 @@
 package lambdafn
 
 import (
-	"errors"
 	"fmt"
-	"strconv"
-	"strings"
 	"time"
 
 	"github.com/serverless-socketio/server/handler"
+	"github.com/serverless-socketio/server/internal/envflag"
 	"github.com/serverless-socketio/server/store/dynamo"
 )
 
@@ -23,7 +21,8 @@ const (
 	EnvPingTimeout      = "SIO_PING_TIMEOUT"              // Go duration; default 20s
 	EnvWSPingInterval   = "SIO_WS_PING_INTERVAL"          // Go duration; default 60s (sweeper-driven pings)
 	EnvPollHold         = "SIO_POLL_HOLD"                 // Go duration; default 25s, at most 28s
-	EnvCORSOrigins      = "SIO_CORS_ORIGINS"              // comma-separated origins, "*" for any
+	EnvCORSOrigins      = "SIO_CORS_ORIGINS"              // comma-separated origins, "*" for any (polling only, without credentials)
+	EnvWSAnyOrigin      = "SIO_WS_ANY_ORIGIN"             // true: WebSocket upgrades from any Origin (default false)
 	EnvMaxPayload       = "SIO_MAX_PAYLOAD"               // bytes; default 1000000
 	EnvConnectTimeout   = "SIO_CONNECT_TIMEOUT"           // Go duration; default 45s
 	EnvLambdaEndpoint   = "SIO_LAMBDA_ENDPOINT"           // optional: the Lambda API, for tests
@@ -43,8 +42,8 @@ const (
 // EnvNames lists the variables the function's configuration reads (not those Lambda sets).
 var EnvNames = []string{
 	EnvStore, EnvRedisURL, EnvDynamoTable, EnvDynamoEndpoint, EnvAPIGWEndpoint, EnvPingInterval,
-	EnvPingTimeout, EnvWSPingInterval, EnvPollHold, EnvCORSOrigins, EnvMaxPayload, EnvConnectTimeout,
-	EnvLambdaEndpoint, EnvSweepPassEvery, EnvPollBackoff,
+	EnvPingTimeout, EnvWSPingInterval, EnvPollHold, EnvCORSOrigins, EnvWSAnyOrigin, EnvMaxPayload,
+	EnvConnectTimeout, EnvLambdaEndpoint, EnvSweepPassEvery, EnvPollBackoff,
 }
 
 // Config is the function's configuration.
@@ -65,25 +64,14 @@ type Config struct {
 	SweepPass      time.Duration
 	PollBackoff    time.Duration
 	MaxPayload     int64
-	CORSOrigins    []string
+	// Origins are the browser origins allowed to poll (CORS) and to open WebSockets.
+	Origins handler.OriginPolicy
 }
 
 // FromEnv reads the configuration. Every missing required value and every malformed one is
-// reported, each with its variable's name, in one error.
+// reported, each with its variable's name, in one error. Values are parsed as cmd/local parses
+// them (package envflag).
 func FromEnv(getenv func(string) string) (Config, error) {
-	var errs []error
-	dur := func(name string, def time.Duration) time.Duration {
-		v := getenv(name)
-		if v == "" {
-			return def
-		}
-		d, err := time.ParseDuration(v)
-		if err != nil || d <= 0 {
-			errs = append(errs, fmt.Errorf("%s=%q: want a positive Go duration such as 25s", name, v))
-			return def
-		}
-		return d
-	}
 	c := Config{
 		Store:          getenv(EnvStore),
 		RedisURL:       getenv(EnvRedisURL),
@@ -93,51 +81,44 @@ func FromEnv(getenv func(string) string) (Config, error) {
 		LambdaEndpoint: getenv(EnvLambdaEndpoint),
 		FunctionName:   getenv(envFunctionName),
 		Region:         getenv(envRegion),
-		PingInterval:   dur(EnvPingInterval, defaultPingInterval),
-		PingTimeout:    dur(EnvPingTimeout, 20*time.Second),
-		WSPingInterval: dur(EnvWSPingInterval, defaultWSPing),
-		PollHold:       dur(EnvPollHold, 25*time.Second),
-		ConnectTimeout: dur(EnvConnectTimeout, 45*time.Second),
-		SweepPass:      dur(EnvSweepPassEvery, defaultSweepPass),
-		PollBackoff:    dur(EnvPollBackoff, time.Second),
-		MaxPayload:     defaultMaxPayload,
 	}
-	if v := getenv(EnvMaxPayload); v != "" {
-		n, err := strconv.ParseInt(v, 10, 64)
-		if err != nil || n <= 0 {
-			errs = append(errs, fmt.Errorf("%s=%q: want a positive number of bytes", EnvMaxPayload, v))
-		} else {
-			c.MaxPayload = n
-		}
+	s := envflag.New(nil, getenv)
+	dur := func(p *time.Duration, name string, def time.Duration) {
+		s.Duration(p, envflag.Name{Env: name}, def, "")
 	}
-	for _, o := range strings.Split(getenv(EnvCORSOrigins), ",") {
-		if o = strings.TrimSpace(o); o != "" {
-			c.CORSOrigins = append(c.CORSOrigins, o)
-		}
-	}
+	dur(&c.PingInterval, EnvPingInterval, defaultPingInterval)
+	dur(&c.PingTimeout, EnvPingTimeout, 20*time.Second)
+	dur(&c.WSPingInterval, EnvWSPingInterval, defaultWSPing)
+	dur(&c.PollHold, EnvPollHold, 25*time.Second)
+	dur(&c.ConnectTimeout, EnvConnectTimeout, 45*time.Second)
+	dur(&c.SweepPass, EnvSweepPassEvery, defaultSweepPass)
+	dur(&c.PollBackoff, EnvPollBackoff, time.Second)
+	s.Bytes(&c.MaxPayload, envflag.Name{Env: EnvMaxPayload}, defaultMaxPayload, "")
+	s.List(&c.Origins.Allow, envflag.Name{Env: EnvCORSOrigins}, "")
+	s.Bool(&c.Origins.AnyWebSocket, envflag.Name{Env: EnvWSAnyOrigin}, false, "")
 	if c.PollHold > handler.MaxPollHold {
-		errs = append(errs, fmt.Errorf("%s=%s: at most %s (API Gateway's integration timeout is 29-30 s)", EnvPollHold, c.PollHold, handler.MaxPollHold))
+		s.Errorf("%s=%s: at most %s (API Gateway's integration timeout is 29-30 s)", EnvPollHold, c.PollHold, handler.MaxPollHold)
 	}
 	switch c.Store {
 	case "redis":
 		if c.RedisURL == "" {
-			errs = append(errs, fmt.Errorf("%s=redis needs %s", EnvStore, EnvRedisURL))
+			s.Errorf("%s=redis needs %s", EnvStore, EnvRedisURL)
 		}
 	case "dynamodb":
 		if c.DynamoTable == "" {
-			errs = append(errs, fmt.Errorf("%s=dynamodb needs %s", EnvStore, EnvDynamoTable))
+			s.Errorf("%s=dynamodb needs %s", EnvStore, EnvDynamoTable)
 		}
 		if c.MaxPayload > dynamo.MaxPacket {
 			// A queued packet is one item (at most 400 KB): announce what the store can queue.
 			c.MaxPayload = dynamo.MaxPacket
 		}
 	case "":
-		errs = append(errs, fmt.Errorf("%s is not set: want redis or dynamodb", EnvStore))
+		s.Errorf("%s is not set: want redis or dynamodb", EnvStore)
 	default:
-		errs = append(errs, fmt.Errorf("%s=%q: want redis or dynamodb", EnvStore, c.Store))
+		s.Errorf("%s=%q: want redis or dynamodb", EnvStore, c.Store)
 	}
-	if len(errs) > 0 {
-		return c, fmt.Errorf("lambdafn: configuration: %w", errors.Join(errs...))
+	if err := s.Parse(nil); err != nil {
+		return c, fmt.Errorf("lambdafn: configuration: %w", err)
 	}
 	return c, nil
 }

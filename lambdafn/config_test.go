@@ -21,7 +21,7 @@ func TestFromEnv(t *testing.T) {
 	}
 	if c.Store != "redis" || c.RedisURL != "redis://r:6379/0" || c.PingInterval != 10*time.Second ||
 		c.PingTimeout != 20*time.Second || c.WSPingInterval != 60*time.Second || c.PollHold != 25*time.Second ||
-		c.MaxPayload != 5000 || len(c.CORSOrigins) != 2 || c.CORSOrigins[1] != "https://b.example" ||
+		c.MaxPayload != 5000 || len(c.Origins.Allow) != 2 || c.Origins.Allow[1] != "https://b.example" || c.Origins.AnyWebSocket ||
 		c.FunctionName != "fn" || c.Region != "eu-west-1" {
 		t.Fatalf("config %+v", c)
 	}
@@ -41,6 +41,7 @@ func TestFromEnvErrors(t *testing.T) {
 		{"bad duration and hold", map[string]string{"SIO_STORE": "redis", "SIO_REDIS_URL": "redis://x", "SIO_PING_INTERVAL": "soon", "SIO_POLL_HOLD": "40s"},
 			[]string{`SIO_PING_INTERVAL="soon"`, "SIO_POLL_HOLD=40s"}},
 		{"bad payload", map[string]string{"SIO_STORE": "redis", "SIO_REDIS_URL": "redis://x", "SIO_MAX_PAYLOAD": "-1"}, []string{`SIO_MAX_PAYLOAD="-1"`}},
+		{"bad bool", map[string]string{"SIO_STORE": "redis", "SIO_REDIS_URL": "redis://x", "SIO_WS_ANY_ORIGIN": "yes"}, []string{`SIO_WS_ANY_ORIGIN="yes": want true or false`}},
 	}
 	for _, tc := range cases {
 		_, err := lambdafn.FromEnv(env(tc.env))

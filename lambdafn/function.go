@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/url"
+	"strings"
 	"time"
 
 	"github.com/aws/aws-lambda-go/events"
@@ -18,6 +19,7 @@ import (
 
 	"github.com/serverless-socketio/server/apigw"
 	"github.com/serverless-socketio/server/handler"
+	"github.com/serverless-socketio/server/internal/logattr"
 	"github.com/serverless-socketio/server/session"
 	"github.com/serverless-socketio/server/store/dynamo"
 	"github.com/serverless-socketio/server/store/redis"
@@ -87,7 +89,7 @@ func New(ctx context.Context, cfg Config, app handler.App, log *slog.Logger) (*F
 		return nil, err
 	}
 	f.engine = eng
-	f.http = handler.CORS(cfg.CORSOrigins)(eng)
+	f.http = cfg.Origins.CORS()(eng)
 	f.invoker = newInvoker(cfg, creds)
 	return f, nil
 }
@@ -154,28 +156,7 @@ func (f *Function) websocket(ctx context.Context, ev *events.APIGatewayWebsocket
 	}
 	switch ev.RequestContext.RouteKey {
 	case "$connect":
-		query := url.Values{}
-		for k, v := range ev.QueryStringParameters {
-			query.Set(k, v)
-		}
-		for k, vs := range ev.MultiValueQueryStringParameters {
-			query[k] = vs
-		}
-		if err := f.engine.WSConnect(ctx, conn, query); err != nil {
-			var re *handler.RequestError
-			if errors.As(err, &re) {
-				f.log.Info("websocket refused", "conn", conn, "error", re.Message)
-				return events.APIGatewayProxyResponse{StatusCode: re.Status, Body: string(re.Body())}
-			}
-			f.log.Error("$connect failed", "conn", conn, "err", err)
-			return events.APIGatewayProxyResponse{StatusCode: http.StatusServiceUnavailable}
-		}
-		payload, _ := json.Marshal(openEvent{Sio: "open", ConnectionID: conn})
-		if err := f.invoker.invokeAsync(ctx, payload); err != nil {
-			f.log.Error("could not schedule the open packet", "conn", conn, "err", err)
-			return events.APIGatewayProxyResponse{StatusCode: http.StatusServiceUnavailable}
-		}
-		return ok
+		return f.connect(ctx, ev)
 	case "$disconnect":
 		if err := f.engine.WSDisconnect(ctx, conn); err != nil {
 			f.log.Warn("$disconnect failed", "conn", conn, "err", err)
@@ -198,6 +179,53 @@ func (f *Function) websocket(ctx context.Context, ev *events.APIGatewayWebsocket
 		}
 		return ok
 	}
+}
+
+// connect serves $connect: the Origin check, the session (or the upgrade probe), and the
+// asynchronous invocation that will send the open packet once the connection is established.
+func (f *Function) connect(ctx context.Context, ev *events.APIGatewayWebsocketProxyRequest) events.APIGatewayProxyResponse {
+	conn := ev.RequestContext.ConnectionID
+	query := url.Values{}
+	for k, v := range ev.QueryStringParameters {
+		query.Set(k, v)
+	}
+	for k, vs := range ev.MultiValueQueryStringParameters {
+		query[k] = vs
+	}
+	origin := header(ev.Headers, "Origin")
+	err := f.cfg.Origins.CheckWebSocket(origin, header(ev.Headers, "Host"))
+	if err == nil {
+		err = f.engine.WSConnect(ctx, conn, query)
+	}
+	if err != nil {
+		var re *handler.RequestError
+		if errors.As(err, &re) {
+			f.log.Info("websocket refused", "conn", conn, "error", re.Message, logattr.Client("origin", origin))
+			return events.APIGatewayProxyResponse{StatusCode: re.Status, Body: string(re.Body())}
+		}
+		f.log.Error("$connect failed", "conn", conn, "err", err)
+		return events.APIGatewayProxyResponse{StatusCode: http.StatusServiceUnavailable}
+	}
+	payload, _ := json.Marshal(openEvent{Sio: "open", ConnectionID: conn})
+	if err := f.invoker.invokeAsync(ctx, payload); err != nil {
+		f.log.Error("could not schedule the open packet", "conn", conn, "err", err)
+		return events.APIGatewayProxyResponse{StatusCode: http.StatusServiceUnavailable}
+	}
+	return events.APIGatewayProxyResponse{StatusCode: http.StatusOK}
+}
+
+// header returns the value of an API Gateway event header; API Gateway keeps the client's
+// spelling of the name.
+func header(h map[string]string, name string) string {
+	if v, ok := h[name]; ok {
+		return v
+	}
+	for k, v := range h {
+		if strings.EqualFold(k, name) {
+			return v
+		}
+	}
+	return ""
 }
 
 // open sends the open packet of a session created by $connect, retrying while API Gateway

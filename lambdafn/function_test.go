@@ -3,8 +3,10 @@ package lambdafn_test
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
 	"log/slog"
+	"maps"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -56,17 +58,25 @@ func (rec *recorder) take(conn string) []string {
 
 func newFunction(t *testing.T) (*lambdafn.Function, *recorder) {
 	t.Helper()
+	return newFunctionEnv(t, nil)
+}
+
+// newFunctionEnv is newFunction with more environment variables.
+func newFunctionEnv(t *testing.T, extra map[string]string) (*lambdafn.Function, *recorder) {
+	t.Helper()
 	mr := miniredis.RunT(t)
 	rec := &recorder{frames: map[string][]string{}}
 	aws := httptest.NewServer(rec)
 	t.Cleanup(aws.Close)
 	t.Setenv("AWS_ACCESS_KEY_ID", "AKID")
 	t.Setenv("AWS_SECRET_ACCESS_KEY", "secret")
-	cfg, err := lambdafn.FromEnv(env(map[string]string{
+	vars := map[string]string{
 		"SIO_STORE": "redis", "SIO_REDIS_URL": "redis://" + mr.Addr() + "/0",
 		"SIO_APIGW_MANAGEMENT_ENDPOINT": aws.URL, "SIO_LAMBDA_ENDPOINT": aws.URL,
 		"AWS_LAMBDA_FUNCTION_NAME": "sio", "AWS_REGION": "us-east-1",
-	}))
+	}
+	maps.Copy(vars, extra)
+	cfg, err := lambdafn.FromEnv(env(vars))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -147,6 +157,48 @@ func TestWebSocketRoutes(t *testing.T) {
 	}
 	if _, err := fn.Handle(context.Background(), json.RawMessage(`{`)); err == nil {
 		t.Fatal("a malformed event was accepted")
+	}
+}
+
+// TestWebSocketOrigin: $connect applies the Origin rule cmd/local's gateway applies, with the
+// headers as API Gateway passes them (the client's spelling of their names).
+func TestWebSocketOrigin(t *testing.T) {
+	ws := map[string]string{"EIO": "4", "transport": "websocket"}
+	connect := func(fn *lambdafn.Function, conn string, headers map[string]string) events.APIGatewayProxyResponse {
+		var ev events.APIGatewayWebsocketProxyRequest
+		if err := json.Unmarshal(wsEvent("$connect", conn, "", ws), &ev); err != nil {
+			t.Fatal(err)
+		}
+		ev.Headers = headers
+		b, _ := json.Marshal(ev)
+		return invoke(t, fn, b).(events.APIGatewayProxyResponse)
+	}
+	const host = "abc123.execute-api.us-east-1.amazonaws.com"
+	fn, rec := newFunctionEnv(t, map[string]string{"SIO_CORS_ORIGINS": "https://chat.example,*"})
+	cases := []struct {
+		headers map[string]string
+		status  int
+	}{
+		{map[string]string{"Host": host}, 200},
+		{map[string]string{"Host": host, "Origin": "https://chat.example"}, 200},
+		{map[string]string{"host": host, "origin": "https://" + host}, 200},
+		{map[string]string{"Host": host, "Origin": "https://evil.example"}, 403},
+		{map[string]string{"host": host, "origin": "https://evil.example"}, 403},
+		{map[string]string{"Host": host, "Origin": "null"}, 403},
+	}
+	for i, tc := range cases {
+		before := len(rec.invokes)
+		res := connect(fn, fmt.Sprintf("C%d", i), tc.headers)
+		if res.StatusCode != tc.status {
+			t.Errorf("$connect with %v: %d %q, want %d", tc.headers, res.StatusCode, res.Body, tc.status)
+		}
+		if opened := len(rec.invokes) > before; opened != (tc.status == 200) {
+			t.Errorf("$connect with %v: open scheduled %v", tc.headers, opened)
+		}
+	}
+	open, _ := newFunctionEnv(t, map[string]string{"SIO_WS_ANY_ORIGIN": "true"})
+	if res := connect(open, "D", map[string]string{"Host": host, "Origin": "https://evil.example"}); res.StatusCode != 200 {
+		t.Errorf("with SIO_WS_ANY_ORIGIN=true: %d %q", res.StatusCode, res.Body)
 	}
 }
 

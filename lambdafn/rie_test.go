@@ -70,6 +70,7 @@ const (
 	rieSecretKey    = "rie-test-secret-access-key"
 	rieSessionToken = "rie-test-session-token"
 	rieStage        = "prod"
+	riePageOrigin   = "https://chat.example.com" // the page of ws_connect.json, listed in SIO_CORS_ORIGINS
 	// rieTimeout is the function timeout (AWS_LAMBDA_FUNCTION_TIMEOUT, seconds): the RIE sets each
 	// invocation's deadline from it. Short, so that the sweeper, which makes passes until 5 s
 	// before its deadline, answers within about a second.
@@ -233,7 +234,7 @@ func rieScenarioWebSocket(t *testing.T, start rieStart) {
 
 	t.Run("$connect refused", func(t *testing.T) {
 		c := newConnID()
-		resp := r.wsEvent(t, "ws_connect.json", map[string]string{"CONN": c, "EIO": "3"})
+		resp := r.wsEvent(t, "ws_connect.json", map[string]string{"CONN": c, "EIO": "3", "ORIGIN": riePageOrigin})
 		const want = `{"code":5,"message":"Unsupported protocol version"}`
 		if resp.StatusCode != http.StatusBadRequest || resp.Body != want {
 			t.Errorf("$connect with EIO=3 answered %d %q, want 400 %q", resp.StatusCode, resp.Body, want)
@@ -243,6 +244,17 @@ func rieScenarioWebSocket(t *testing.T, start rieStart) {
 		}
 		if calls := r.mgmt.callsSince(0, c); len(calls) > 0 {
 			t.Errorf("a refused connection got Management API calls: %v", calls)
+		}
+	})
+	t.Run("$connect from a page of another site", func(t *testing.T) {
+		c := newConnID()
+		resp := r.wsEvent(t, "ws_connect.json", map[string]string{"CONN": c, "EIO": "4", "ORIGIN": "https://evil.example"})
+		const want = `{"code":4,"message":"Forbidden"}`
+		if resp.StatusCode != http.StatusForbidden || resp.Body != want {
+			t.Errorf("$connect from https://evil.example answered %d %q, want 403 %q", resp.StatusCode, resp.Body, want)
+		}
+		if got := r.lambda.take(); len(got) > 0 {
+			t.Errorf("a refused $connect queued open events: %q", got)
 		}
 	})
 }
@@ -469,6 +481,7 @@ func startFunction(t *testing.T, rieBin, bootstrap string, store map[string]stri
 		lambdafn.EnvPingTimeout:           riePingTimeout.String(),
 		lambdafn.EnvWSPingInterval:        rieWSPingInterval.String(),
 		lambdafn.EnvPollHold:              "28s",
+		lambdafn.EnvCORSOrigins:           riePageOrigin,
 		"AWS_LAMBDA_FUNCTION_NAME":        rieFunctionName,
 		"AWS_LAMBDA_FUNCTION_TIMEOUT":     strconv.Itoa(rieTimeout),
 		"AWS_LAMBDA_FUNCTION_MEMORY_SIZE": "256",
@@ -722,7 +735,7 @@ func newConnID() string {
 func (r *lambdaRIE) connectWS(t *testing.T, late bool) (*wsConn, openPacket) {
 	t.Helper()
 	c := &wsConn{r: r, id: newConnID()}
-	resp := r.wsEvent(t, "ws_connect.json", map[string]string{"CONN": c.id, "EIO": "4"})
+	resp := r.wsEvent(t, "ws_connect.json", map[string]string{"CONN": c.id, "EIO": "4", "ORIGIN": riePageOrigin})
 	if resp.StatusCode != http.StatusOK {
 		t.Fatalf("$connect %s answered %d %q, want 200", c.id, resp.StatusCode, resp.Body)
 	}

@@ -25,11 +25,13 @@ import (
 	"strings"
 	"sync"
 	"time"
+	"unicode/utf8"
 
 	"github.com/coder/websocket"
 	goredis "github.com/redis/go-redis/v9"
 
 	"github.com/serverless-socketio/server/handler"
+	"github.com/serverless-socketio/server/internal/logattr"
 )
 
 // Routes are the route handlers of an API Gateway WebSocket API (implemented by handler.Engine).
@@ -55,6 +57,7 @@ type Gateway struct {
 	prefix   string
 	maxFrame int64
 	pump     bool
+	origins  handler.OriginPolicy
 
 	mu    sync.Mutex
 	conns map[string]*conn
@@ -97,6 +100,9 @@ type Options struct {
 	// connections are then written directly; only those for other processes' connections (a
 	// probe's answer, a close) cross Redis.
 	Pump bool
+	// Origins decides which pages may open a WebSocket (OriginPolicy.CheckWebSocket): the zero
+	// value admits the server's own pages and clients that send no Origin (not browsers).
+	Origins handler.OriginPolicy
 }
 
 // New returns a gateway; call SetRoutes before serving, and Close when done.
@@ -114,7 +120,8 @@ func New(opt Options) *Gateway {
 	_, _ = rand.Read(id[:])
 	g := &Gateway{
 		log: opt.Logger, instance: base64.RawURLEncoding.EncodeToString(id[:]), rdb: opt.Redis,
-		prefix: opt.Prefix, maxFrame: opt.MaxFrame, pump: opt.Pump, conns: make(map[string]*conn),
+		prefix: opt.Prefix, maxFrame: opt.MaxFrame, pump: opt.Pump, origins: opt.Origins,
+		conns: make(map[string]*conn),
 	}
 	return g
 }
@@ -167,25 +174,15 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	_, _ = rand.Read(suffix[:])
 	id := g.instance + "." + base64.RawURLEncoding.EncodeToString(suffix[:])
 	ctx := r.Context()
-	if err := g.routes.WSConnect(ctx, id, r.URL.Query()); err != nil {
-		var re *handler.RequestError
-		if errors.As(err, &re) && re.AcceptThenClose {
-			if ws, err := websocket.Accept(w, r, &websocket.AcceptOptions{InsecureSkipVerify: true}); err == nil {
-				ws.Close(websocket.StatusPolicyViolation, re.Message)
-			}
-			return
-		}
-		if errors.As(err, &re) {
-			g.log.Info("websocket refused", "query", r.URL.RawQuery, "error", re.Message)
-			w.Header().Set("Content-Type", "application/json")
-			w.WriteHeader(re.Status)
-			_, _ = w.Write(re.Body())
-			return
-		}
-		g.log.Error("websocket $connect failed", "err", err)
-		http.Error(w, `{"code":3,"message":"Store unavailable"}`, http.StatusServiceUnavailable)
+	err := g.origins.CheckWebSocket(r.Header.Get("Origin"), r.Host)
+	if err == nil {
+		err = g.routes.WSConnect(ctx, id, r.URL.Query())
+	}
+	if err != nil {
+		g.refuse(w, r, err)
 		return
 	}
+	// The Origin was checked above, by the policy that CORS follows too.
 	ws, err := websocket.Accept(w, r, &websocket.AcceptOptions{InsecureSkipVerify: true})
 	if err != nil {
 		g.log.Info("websocket accept failed", "err", err)
@@ -231,6 +228,12 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		if err != nil {
 			return
 		}
+		if typ == websocket.MessageText && !utf8.Valid(data) {
+			// RFC 6455 §8.1: a text frame that is not UTF-8 fails the connection with 1007.
+			g.log.Info("websocket text frame is not UTF-8; closing", "conn", id)
+			c.close(websocket.StatusInvalidFramePayloadData)
+			return
+		}
 		if err := g.routes.WSMessage(ctx, id, data, typ == websocket.MessageBinary); err != nil {
 			g.log.Info("websocket frame refused; closing", "conn", id, "err", err)
 			c.close(websocket.StatusPolicyViolation)
@@ -241,6 +244,28 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			return
 		default:
 		}
+	}
+}
+
+// refuse answers an upgrade that the Origin check or $connect refused: with the Engine.IO error
+// (a *handler.RequestError), or by completing the upgrade and closing at once where Engine.IO
+// does that; any other error is the store's (503).
+func (g *Gateway) refuse(w http.ResponseWriter, r *http.Request, err error) {
+	var re *handler.RequestError
+	switch {
+	case errors.As(err, &re) && re.AcceptThenClose:
+		if ws, err := websocket.Accept(w, r, &websocket.AcceptOptions{InsecureSkipVerify: true}); err == nil {
+			ws.Close(websocket.StatusPolicyViolation, re.Message)
+		}
+	case errors.As(err, &re):
+		// No query string in the log: a token may travel in it.
+		g.log.Info("websocket refused", "status", re.Status, "error", re.Message, logattr.Client("origin", r.Header.Get("Origin")))
+		w.Header().Set("Content-Type", "application/json")
+		w.WriteHeader(re.Status)
+		_, _ = w.Write(re.Body())
+	default:
+		g.log.Error("websocket $connect failed", "err", err)
+		http.Error(w, `{"code":3,"message":"Store unavailable"}`, http.StatusServiceUnavailable)
 	}
 }
 

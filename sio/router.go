@@ -13,8 +13,10 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"unicode/utf8"
 
 	"github.com/serverless-socketio/server/engineio"
+	"github.com/serverless-socketio/server/internal/logattr"
 	"github.com/serverless-socketio/server/session"
 	"github.com/serverless-socketio/server/socketio"
 )
@@ -162,10 +164,11 @@ func (r *Router) OnClose(ctx context.Context, st *session.State, reason string, 
 }
 
 func (q *request) handle(p socketio.Packet, attachments [][]byte) error {
-	// A control character in a namespace would be echoed into replies (CONNECT_ERROR), where a
-	// 0x1e would split the long-polling payload: refuse it as a protocol error.
-	if strings.ContainsFunc(p.Namespace, func(r rune) bool { return r < 0x20 || r == 0x7f }) {
-		return fmt.Errorf("sio: control character in namespace %q", p.Namespace)
+	// A namespace is echoed into replies (CONNECT_ERROR): a control character there (a 0x1e
+	// would split the long-polling payload) or bytes that are not UTF-8 (a text frame must be,
+	// RFC 6455 §8.1) are refused as a protocol error.
+	if !utf8.ValidString(p.Namespace) || strings.ContainsFunc(p.Namespace, func(r rune) bool { return r < 0x20 || r == 0x7f }) {
+		return fmt.Errorf("sio: control character or invalid UTF-8 in namespace %q", logattr.Clip(p.Namespace))
 	}
 	switch p.Type {
 	case socketio.PacketConnect:
@@ -179,7 +182,7 @@ func (q *request) handle(p socketio.Packet, attachments [][]byte) error {
 	case socketio.PacketEvent, socketio.PacketBinaryEvent:
 		return q.event(p, attachments)
 	case socketio.PacketAck, socketio.PacketBinaryAck:
-		q.r.log.Debug("sio: ack from client ignored (server emits with acks are not supported)", "namespace", p.Namespace)
+		q.r.log.Debug("sio: ack from client ignored (server emits with acks are not supported)", logattr.Client("namespace", p.Namespace))
 	default:
 		return fmt.Errorf("sio: a client may not send %s", p.Type)
 	}
@@ -228,7 +231,7 @@ func (q *request) event(p socketio.Packet, attachments [][]byte) error {
 	}
 	s := q.sockets[p.Namespace]
 	if s == nil {
-		q.r.log.Debug("sio: event for a namespace the client is not connected to", "namespace", p.Namespace)
+		q.r.log.Debug("sio: event for a namespace the client is not connected to", logattr.Client("namespace", p.Namespace))
 		return nil
 	}
 	ns := q.r.nsps[s.nsp]
@@ -239,7 +242,7 @@ func (q *request) event(p socketio.Packet, attachments [][]byte) error {
 	}
 	h := ns.events[name]
 	if h == nil {
-		q.r.log.Debug("sio: no handler for event", "namespace", s.nsp, "event", name)
+		q.r.log.Debug("sio: no handler for event", "namespace", s.nsp, logattr.Client("event", name))
 		return nil
 	}
 	var ack Ack
@@ -252,7 +255,7 @@ func (q *request) event(p socketio.Packet, attachments [][]byte) error {
 			acked = true
 			enc, err := encodeAck(s.nsp, p.ID, args)
 			if err != nil {
-				q.r.log.Warn("sio: ack not sent", "namespace", s.nsp, "event", name, "err", err)
+				q.r.log.Warn("sio: ack not sent", "namespace", s.nsp, logattr.Client("event", name), "err", err)
 				return
 			}
 			s.batch.Send(enc)

@@ -3,28 +3,34 @@
 // -redis names a real one or -dynamodb a DynamoDB endpoint. Several processes on the same Redis
 // or table serve the same sessions.
 //
-// Every flag has an environment variable; the flag wins when both are set:
+// Every flag has an environment variable; the flag wins when both are set, and a malformed value
+// of either is refused at start, naming it. local -h lists them:
 //
-//	-addr           SIO_ADDR            listen address (default 127.0.0.1:8080)
-//	-redis          SIO_REDIS_URL       redis://host:port/db; empty: embedded in-process Redis
-//	-dynamodb       SIO_DYNAMODB_ENDPOINT  DynamoDB endpoint (DynamoDB Local: http://127.0.0.1:8000):
-//	                                    the store is then that table, created if missing; a -redis
-//	                                    given too only relays WebSocket frames between processes
-//	-table          SIO_DYNAMODB_TABLE  the table's name (default socketio)
-//	-poll-backoff   SIO_POLL_BACKOFF    with DynamoDB, the longest wait between two reads of a
-//	                                    held poll's queue (default 1s; see the README's costs)
-//	-ping-interval  SIO_PING_INTERVAL   heartbeat interval (default 25s)
-//	-ping-timeout   SIO_PING_TIMEOUT    heartbeat timeout (default 20s)
-//	-poll-hold      SIO_POLL_HOLD       longest a GET is held (default 25s, at most 28s)
-//	-max-payload    SIO_MAX_PAYLOAD     largest POST body in bytes (default 1000000)
-//	-cors           SIO_CORS_ORIGINS    comma-separated allowed origins, "*" for any (default none)
-//	-sweep          SIO_SWEEP_INTERVAL  how often dead sessions are swept and WebSocket pings sent (default 1s)
-//	-connect-timeout SIO_CONNECT_TIMEOUT close sessions that connect no namespace in time (default 45s)
-//	-conformance    SIO_CONFORMANCE     the setup of the official test suites (see below)
-//	-pprof          SIO_PPROF           serve net/http/pprof on this address (e.g. 127.0.0.1:6060); empty: off
-//	-client-js      SIO_CLIENT_JS       file served as /socket.io.min.js for the chat page at /
-//	                                    (the official browser bundle, socket.io-client's
-//	                                    dist/socket.io.min.js); empty: a redirect to the CDN copy
+//	-addr            SIO_ADDR               listen address (default 127.0.0.1:8080)
+//	-redis           SIO_REDIS_URL          redis://host:port/db; empty: embedded in-process Redis
+//	-dynamodb        SIO_DYNAMODB_ENDPOINT  DynamoDB endpoint (DynamoDB Local: http://127.0.0.1:8000):
+//	                                        the store is then that table, created if missing; a -redis
+//	                                        given too only relays WebSocket frames between processes
+//	-table           SIO_DYNAMODB_TABLE     the table's name (default socketio)
+//	-poll-backoff    SIO_POLL_BACKOFF       with DynamoDB, the longest wait between two reads of a
+//	                                        held poll's queue (default 1s; see the README's costs)
+//	-ping-interval   SIO_PING_INTERVAL      heartbeat interval (default 25s)
+//	-ping-timeout    SIO_PING_TIMEOUT       heartbeat timeout (default 20s)
+//	-poll-hold       SIO_POLL_HOLD          longest a GET is held (default 25s, at most 28s)
+//	-max-payload     SIO_MAX_PAYLOAD        largest POST body and WebSocket frame in bytes (default 1000000)
+//	-cors            SIO_CORS_ORIGINS       comma-separated origins allowed to poll with cookies and
+//	                                        open WebSockets; "*": any page may poll, without cookies
+//	-ws-any-origin   SIO_WS_ANY_ORIGIN      WebSocket upgrades from pages on any origin (default false)
+//	-sweep           SIO_SWEEP_INTERVAL     how often dead sessions are swept and WebSocket pings sent (default 1s)
+//	-connect-timeout SIO_CONNECT_TIMEOUT    close sessions that connect no namespace in time (default 45s)
+//	-idle-timeout    SIO_IDLE_TIMEOUT       close keep-alive connections idle this long (default 30s)
+//	-read-timeout    SIO_READ_TIMEOUT       longest a request may take to arrive, body included (default 30s)
+//	-conformance     SIO_CONFORMANCE        the setup of the official test suites (see below)
+//	-pprof           SIO_PPROF              serve net/http/pprof on this address (e.g. 127.0.0.1:6060); empty: off
+//	-client-js       SIO_CLIENT_JS          file served as /socket.io.min.js for the chat page at /
+//	                                        (the official browser bundle, socket.io-client's
+//	                                        dist/socket.io.min.js; it must exist); empty: a redirect
+//	                                        to the CDN copy
 //
 // With -conformance it serves what the official Engine.IO v4 and Socket.IO v5 suites expect:
 // pingInterval 300ms, pingTimeout 200ms, maxPayload 1e6, a raw Engine.IO echo at /engine.io/,
@@ -38,13 +44,14 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
 	"net/http"
 	"net/http/pprof"
 	"os"
 	"os/signal"
-	"strconv"
+	"slices"
 	"strings"
 	"syscall"
 	"time"
@@ -57,6 +64,7 @@ import (
 	"github.com/serverless-socketio/server/consumers/chat"
 	"github.com/serverless-socketio/server/consumers/conformance"
 	"github.com/serverless-socketio/server/handler"
+	"github.com/serverless-socketio/server/internal/envflag"
 	"github.com/serverless-socketio/server/localgw"
 	"github.com/serverless-socketio/server/session"
 	"github.com/serverless-socketio/server/sio"
@@ -82,67 +90,75 @@ type config struct {
 	pingTimeout    time.Duration
 	pollHold       time.Duration
 	maxPayload     int64
-	cors           string
+	origins        handler.OriginPolicy
 	sweep          time.Duration
 	connectTimeout time.Duration
+	idleTimeout    time.Duration
+	readTimeout    time.Duration
 	conformance    bool
 	clientJS       string
 	pprof          string
 }
 
 func main() {
-	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelInfo}))
-	cfg, err := parseConfig(os.Args[1:], os.Getenv)
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		os.Exit(2)
+	os.Exit(realMain(os.Args[1:], os.Getenv, os.Stdout, os.Stderr))
+}
+
+// realMain runs the server and returns the exit status: 0 after a clean shutdown or -h, 2 for
+// a bad setting (named, with its flag or environment variable), 1 when the server fails.
+func realMain(args []string, getenv func(string) string, stdout, stderr io.Writer) int {
+	cfg, flags, err := parseConfig(args, getenv)
+	if errors.Is(err, flag.ErrHelp) {
+		fmt.Fprintln(stdout, "Usage: local [flags]; every flag also reads the environment variable named below (the flag wins).")
+		flags.Usage(stdout)
+		return 0
 	}
+	if err != nil {
+		fmt.Fprintf(stderr, "local: %v\n(local -h lists the flags and their environment variables)\n", err)
+		return 2
+	}
+	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelInfo}))
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	if err := run(ctx, cfg, log); err != nil {
 		log.Error("exiting", "err", err)
-		os.Exit(1)
+		return 1
 	}
+	return 0
 }
 
-func parseConfig(args []string, getenv func(string) string) (config, error) {
+func parseConfig(args []string, getenv func(string) string) (config, *envflag.Set, error) {
 	var c config
-	fs := flag.NewFlagSet("local", flag.ContinueOnError)
-	env := func(name, def string) string {
-		if v := getenv(name); v != "" {
-			return v
-		}
-		return def
-	}
-	dur := func(name, def string) time.Duration {
-		d, err := time.ParseDuration(env(name, def))
-		if err != nil {
-			d, _ = time.ParseDuration(def)
-		}
-		return d
-	}
-	maxPayload, _ := strconv.ParseInt(env("SIO_MAX_PAYLOAD", "1000000"), 10, 64)
-	conformance, _ := strconv.ParseBool(env("SIO_CONFORMANCE", "false"))
-	fs.StringVar(&c.addr, "addr", env("SIO_ADDR", "127.0.0.1:8080"), "listen address")
-	fs.StringVar(&c.redisURL, "redis", env("SIO_REDIS_URL", ""), "Redis URL (redis://host:port/db); empty: an embedded in-process Redis")
-	fs.StringVar(&c.dynamoURL, "dynamodb", env("SIO_DYNAMODB_ENDPOINT", ""), "DynamoDB endpoint (http://host:port): store sessions in -table there, created if missing")
-	fs.StringVar(&c.table, "table", env("SIO_DYNAMODB_TABLE", "socketio"), "DynamoDB table name, with -dynamodb")
-	fs.DurationVar(&c.pollBackoff, "poll-backoff", dur("SIO_POLL_BACKOFF", "1s"), "with -dynamodb, the longest wait between two reads of a held poll's queue")
-	fs.DurationVar(&c.pingInterval, "ping-interval", dur("SIO_PING_INTERVAL", "25s"), "heartbeat ping interval")
-	fs.DurationVar(&c.pingTimeout, "ping-timeout", dur("SIO_PING_TIMEOUT", "20s"), "heartbeat ping timeout")
-	fs.DurationVar(&c.pollHold, "poll-hold", dur("SIO_POLL_HOLD", "25s"), "longest a long-poll GET is held (at most 28s)")
-	fs.Int64Var(&c.maxPayload, "max-payload", maxPayload, "largest POST body in bytes")
-	fs.StringVar(&c.cors, "cors", env("SIO_CORS_ORIGINS", ""), `comma-separated allowed CORS origins, "*" for any`)
-	fs.DurationVar(&c.sweep, "sweep", dur("SIO_SWEEP_INTERVAL", "1s"), "how often dead sessions are swept and WebSocket pings sent")
-	fs.DurationVar(&c.connectTimeout, "connect-timeout", dur("SIO_CONNECT_TIMEOUT", "45s"), "close sessions that connect no namespace within this time")
-	fs.BoolVar(&c.conformance, "conformance", conformance, "serve the setup the official conformance suites expect")
-	fs.StringVar(&c.pprof, "pprof", env("SIO_PPROF", ""), "serve net/http/pprof on this address (e.g. 127.0.0.1:6060); empty: off")
-	fs.StringVar(&c.clientJS, "client-js", env("SIO_CLIENT_JS", ""), "file served as /socket.io.min.js (the official browser client); empty: redirect to the CDN")
-	if err := fs.Parse(args); err != nil {
-		return c, err
+	s := envflag.New(flag.NewFlagSet("local", flag.ContinueOnError), getenv)
+	type n = envflag.Name
+	s.String(&c.addr, n{Flag: "addr", Env: "SIO_ADDR"}, "127.0.0.1:8080", "listen address")
+	s.String(&c.redisURL, n{Flag: "redis", Env: "SIO_REDIS_URL"}, "", "Redis URL (redis://host:port/db); empty: an embedded in-process Redis")
+	s.String(&c.dynamoURL, n{Flag: "dynamodb", Env: "SIO_DYNAMODB_ENDPOINT"}, "", "DynamoDB endpoint (http://host:port): store sessions in -table there, created if missing")
+	s.String(&c.table, n{Flag: "table", Env: "SIO_DYNAMODB_TABLE"}, "socketio", "DynamoDB table name, with -dynamodb")
+	s.Duration(&c.pollBackoff, n{Flag: "poll-backoff", Env: "SIO_POLL_BACKOFF"}, time.Second, "with -dynamodb, the longest wait between two reads of a held poll's queue")
+	s.Duration(&c.pingInterval, n{Flag: "ping-interval", Env: "SIO_PING_INTERVAL"}, 25*time.Second, "heartbeat ping interval")
+	s.Duration(&c.pingTimeout, n{Flag: "ping-timeout", Env: "SIO_PING_TIMEOUT"}, 20*time.Second, "heartbeat ping timeout")
+	s.Duration(&c.pollHold, n{Flag: "poll-hold", Env: "SIO_POLL_HOLD"}, 25*time.Second, "longest a long-poll GET is held (at most 28s)")
+	s.Bytes(&c.maxPayload, n{Flag: "max-payload", Env: "SIO_MAX_PAYLOAD"}, 1_000_000, "largest POST body and WebSocket frame in bytes")
+	s.List(&c.origins.Allow, n{Flag: "cors", Env: "SIO_CORS_ORIGINS"}, `comma-separated origins whose pages may poll with cookies and open WebSockets; "*": any page may poll, without cookies`)
+	s.Bool(&c.origins.AnyWebSocket, n{Flag: "ws-any-origin", Env: "SIO_WS_ANY_ORIGIN"}, false, "accept WebSocket upgrades from pages on any origin (they carry the user's cookies)")
+	s.Duration(&c.sweep, n{Flag: "sweep", Env: "SIO_SWEEP_INTERVAL"}, time.Second, "how often dead sessions are swept and WebSocket pings sent")
+	s.Duration(&c.connectTimeout, n{Flag: "connect-timeout", Env: "SIO_CONNECT_TIMEOUT"}, 45*time.Second, "close sessions that connect no namespace within this time")
+	s.Duration(&c.idleTimeout, n{Flag: "idle-timeout", Env: "SIO_IDLE_TIMEOUT"}, 30*time.Second, "close a keep-alive connection idle this long between requests")
+	s.Duration(&c.readTimeout, n{Flag: "read-timeout", Env: "SIO_READ_TIMEOUT"}, 30*time.Second, "longest a request may take to arrive, its body included (a held GET is not cut)")
+	s.Bool(&c.conformance, n{Flag: "conformance", Env: "SIO_CONFORMANCE"}, false, "serve the setup the official conformance suites expect")
+	s.String(&c.pprof, n{Flag: "pprof", Env: "SIO_PPROF"}, "", "serve net/http/pprof on this address (e.g. 127.0.0.1:6060); empty: off")
+	s.String(&c.clientJS, n{Flag: "client-js", Env: "SIO_CLIENT_JS"}, "", "file served as /socket.io.min.js (the official browser client); empty: redirect to the CDN")
+	if err := s.Parse(args); err != nil {
+		return c, s, err
 	}
 	if c.pollHold > handler.MaxPollHold {
-		return c, fmt.Errorf("-poll-hold %s exceeds %s", c.pollHold, handler.MaxPollHold)
+		return c, s, fmt.Errorf("-poll-hold %s exceeds %s", c.pollHold, handler.MaxPollHold)
+	}
+	if c.clientJS != "" {
+		if st, err := os.Stat(c.clientJS); err != nil || st.IsDir() {
+			return c, s, fmt.Errorf("-client-js %s: not a readable file (want socket.io-client's dist/socket.io.min.js)", c.clientJS)
+		}
 	}
 	if c.conformance {
 		c.pingInterval, c.pingTimeout, c.maxPayload = 300*time.Millisecond, 200*time.Millisecond, 1_000_000
@@ -152,10 +168,20 @@ func parseConfig(args []string, getenv func(string) string) (config, error) {
 		// A queued packet is one DynamoDB item (at most 400 KB).
 		c.maxPayload = dynamo.MaxPacket
 	}
-	return c, nil
+	return c, s, nil
 }
 
+// run listens on cfg.addr and serves until ctx ends.
 func run(ctx context.Context, cfg config, log *slog.Logger) error {
+	ln, err := net.Listen("tcp", cfg.addr)
+	if err != nil {
+		return err
+	}
+	return serve(ctx, ln, cfg, log)
+}
+
+// serve serves on ln until ctx ends, then shuts down: held polls are answered, WebSockets closed.
+func serve(ctx context.Context, ln net.Listener, cfg config, log *slog.Logger) error {
 	var rdb goredis.UniversalClient
 	if cfg.dynamoURL == "" || cfg.redisURL != "" {
 		var closeRedis func()
@@ -205,7 +231,10 @@ func run(ctx context.Context, cfg config, log *slog.Logger) error {
 		relay = rdb
 	}
 	shutdown := make(chan struct{})
-	cors := handler.CORS(splitList(cfg.cors))
+	cors := cfg.origins.CORS()
+	if slices.Contains(cfg.origins.Allow, "*") && !cfg.origins.AnyWebSocket {
+		log.Warn(`-cors "*" lets any page poll without cookies, but opens no WebSocket to pages of other origins (a WebSocket carries cookies): list their origins, or pass -ws-any-origin`)
+	}
 	r := chi.NewRouter()
 	var engines []*handler.Engine
 	var gateways []*localgw.Gateway
@@ -214,7 +243,7 @@ func run(ctx context.Context, cfg config, log *slog.Logger) error {
 		// Each connection's packets come from a pump in the process holding it, woken by the
 		// store (Redis pub/sub); on DynamoDB, which cannot wake anyone, the committer pushes.
 		_, pump := store.(session.MarkingNotifier)
-		gw := localgw.New(localgw.Options{Redis: relay, MaxFrame: cfg.maxPayload, Logger: log, Pump: pump})
+		gw := localgw.New(localgw.Options{Redis: relay, MaxFrame: cfg.maxPayload, Logger: log, Pump: pump, Origins: cfg.origins})
 		eng, err := handler.New(handler.Config{
 			Store: store, App: app, Sender: gw, PingInterval: cfg.pingInterval, PingTimeout: cfg.pingTimeout,
 			MaxPayload: cfg.maxPayload, PollHold: cfg.pollHold, ConnectTimeout: connectTimeout,
@@ -269,10 +298,6 @@ func run(ctx context.Context, cfg config, log *slog.Logger) error {
 		}
 	}()
 
-	ln, err := net.Listen("tcp", cfg.addr)
-	if err != nil {
-		return err
-	}
 	if cfg.pprof != "" {
 		// Profiles on their own listener: never on the public address.
 		pl, err := net.Listen("tcp", cfg.pprof)
@@ -290,7 +315,7 @@ func run(ctx context.Context, cfg config, log *slog.Logger) error {
 		defer ps.Close()
 		log.Info("pprof", "addr", "http://"+pl.Addr().String()+"/debug/pprof/")
 	}
-	srv := &http.Server{Handler: r, ReadHeaderTimeout: 10 * time.Second}
+	srv := newHTTPServer(r, cfg)
 	sweepCtx, stopSweep := context.WithCancel(ctx)
 	defer stopSweep()
 	for _, eng := range engines {
@@ -313,6 +338,26 @@ func run(ctx context.Context, cfg config, log *slog.Logger) error {
 		return err
 	}
 	return nil
+}
+
+// headerLimit bounds a request's line and headers in bytes, as Node's 16 KB does: net/http
+// answers 431 above it. (net/http reads up to MaxHeaderBytes plus 4 KB of slack.)
+const headerLimit = 16 << 10
+
+// newHTTPServer returns the HTTP server for h: a request must arrive within cfg.readTimeout
+// (its line and headers within 10 s) and its headers fit in 16 KB (else 431), and a keep-alive
+// connection idle for cfg.idleTimeout closes. A held GET is not cut by the read timeout: net/http
+// lifts the connection's read deadline once a request has been read (to watch for the client
+// hanging up), so only a request still arriving is bounded; TestSlowBody checks both. There is
+// no WriteTimeout: it would cut held polls.
+func newHTTPServer(h http.Handler, cfg config) *http.Server {
+	return &http.Server{
+		Handler:           h,
+		ReadHeaderTimeout: min(10*time.Second, cfg.readTimeout),
+		ReadTimeout:       cfg.readTimeout,
+		IdleTimeout:       cfg.idleTimeout,
+		MaxHeaderBytes:    headerLimit - 4096,
+	}
 }
 
 func storeName(cfg config) string {
@@ -363,23 +408,13 @@ func openRedis(ctx context.Context, url string, log *slog.Logger) (goredis.Unive
 	}
 	opt, err := goredis.ParseURL(url)
 	if err != nil {
-		return nil, nil, fmt.Errorf("-redis %q: %w", url, err)
+		return nil, nil, fmt.Errorf("-redis: %w", err)
 	}
 	opt.PoolSize = max(opt.PoolSize, 64)
 	rdb := goredis.NewClient(opt)
 	if err := rdb.Ping(ctx).Err(); err != nil {
 		rdb.Close()
-		return nil, nil, fmt.Errorf("redis at %s: %w", url, err)
+		return nil, nil, fmt.Errorf("redis at %s: %w", opt.Addr, err)
 	}
 	return rdb, func() { rdb.Close() }, nil
-}
-
-func splitList(s string) []string {
-	var out []string
-	for _, p := range strings.Split(s, ",") {
-		if p = strings.TrimSpace(p); p != "" {
-			out = append(out, p)
-		}
-	}
-	return out
 }

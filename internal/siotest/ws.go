@@ -49,6 +49,8 @@ type WSOptions struct {
 	// Pump makes the gateway run a pump per connection (localgw.Options.Pump and
 	// handler.Config.Pump), as cmd/local does on Redis; otherwise commits push (as on Lambda).
 	Pump bool
+	// Origins is the gateway's WebSocket Origin policy (localgw.Options.Origins).
+	Origins handler.OriginPolicy
 }
 
 // StartWS serves app with cfg until the test ends; cfg.Store, cfg.App and cfg.Sender are filled
@@ -70,7 +72,7 @@ func StartWS(t testing.TB, app handler.App, cfg handler.Config, opt WSOptions) *
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
 	cfg.Pump = opt.Pump
-	gwOpt := localgw.Options{Prefix: opt.Prefix, MaxFrame: cfg.MaxPayload, Logger: cfg.Logger, Pump: opt.Pump}
+	gwOpt := localgw.Options{Prefix: opt.Prefix, MaxFrame: cfg.MaxPayload, Logger: cfg.Logger, Pump: opt.Pump, Origins: opt.Origins}
 	if opt.Redis != nil {
 		gwOpt.Redis = opt.Redis // not a nil *Client in the interface: that would mean a relay
 	}
@@ -166,9 +168,15 @@ type WSConn struct {
 // fails the test unless the upgrade succeeds. The connection is closed when the test ends.
 func (s *WSServer) Dial(t testing.TB, query string) *WSConn {
 	t.Helper()
+	return s.DialHeader(t, query, nil)
+}
+
+// DialHeader is Dial with the request headers h (an Origin, say).
+func (s *WSServer) DialHeader(t testing.TB, query string, h http.Header) *WSConn {
+	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), Wait)
 	defer cancel()
-	ws, resp, err := websocket.Dial(ctx, s.WSURL+"?"+query, nil)
+	ws, resp, err := websocket.Dial(ctx, s.WSURL+"?"+query, &websocket.DialOptions{HTTPHeader: h})
 	if err != nil {
 		status := 0
 		if resp != nil {
@@ -185,9 +193,15 @@ func (s *WSServer) Dial(t testing.TB, query string) *WSConn {
 // status and body of its HTTP answer. It fails the test if the upgrade succeeds.
 func (s *WSServer) DialRefused(t testing.TB, query string) (int, string) {
 	t.Helper()
+	return s.DialRefusedHeader(t, query, nil)
+}
+
+// DialRefusedHeader is DialRefused with the request headers h.
+func (s *WSServer) DialRefusedHeader(t testing.TB, query string, h http.Header) (int, string) {
+	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), Wait)
 	defer cancel()
-	ws, resp, err := websocket.Dial(ctx, s.WSURL+"?"+query, nil)
+	ws, resp, err := websocket.Dial(ctx, s.WSURL+"?"+query, &websocket.DialOptions{HTTPHeader: h})
 	if err == nil {
 		ws.CloseNow()
 		t.Fatalf("dial ?%s: upgraded, want a refusal", query)

@@ -73,7 +73,7 @@ func (s *Store) fetchOnce(ctx context.Context, sid string, req session.FetchRequ
 	}
 	it, err := decodeSession(out.Items[0], s.opt.Shards)
 	if err != nil {
-		return nil, fmt.Errorf("dynamo store: session %s: %w", sid, err)
+		return nil, fmt.Errorf("dynamo store: session: %w", err)
 	}
 	if !live(it.expires, now) {
 		return nil, session.ErrNotFound

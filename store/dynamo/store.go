@@ -210,7 +210,7 @@ func (s *Store) getSession(ctx context.Context, sid string) (*sessionItem, error
 	}
 	it, err := decodeSession(item, s.opt.Shards)
 	if err != nil {
-		return nil, fmt.Errorf("dynamo store: session %s: %w", sid, err)
+		return nil, fmt.Errorf("dynamo store: session: %w", err)
 	}
 	return it, nil
 }
@@ -252,7 +252,7 @@ func (s *Store) Create(ctx context.Context, ss *session.Session) error {
 		err = s.transact(ctx, []types.TransactWriteItem{{Put: put}, {Put: s.connPut(ss.Conn, ss.ID, it.mx)}})
 	}
 	if conflict(err) {
-		return fmt.Errorf("dynamo store: session %s exists already", ss.ID)
+		return errors.New("dynamo store: a new session's id exists already")
 	}
 	return err
 }
