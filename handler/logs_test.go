@@ -1,11 +1,9 @@
 package handler_test
 
 import (
-	"bytes"
 	"log/slog"
 	"net/http"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -16,24 +14,6 @@ import (
 	"github.com/serverless-socketio/server/sio"
 )
 
-// logBuffer collects log lines from concurrent writers.
-type logBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *logBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *logBuffer) lines() []string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return strings.Split(strings.TrimSpace(l.b.String()), "\n")
-}
-
 // maxLogLine bounds a log line: the message, a few attributes, a clipped error.
 const maxLogLine = 600
 
@@ -41,7 +21,7 @@ const maxLogLine = 600
 // in the query string, a 10 KB sid, a 10 KB namespace and event name, a 10 KB Origin. No line
 // holds a query string, a live sid (only its tag) or a client's bulk.
 func TestLogsHoldNoSecrets(t *testing.T) {
-	var logs logBuffer
+	var logs lockedBuffer
 	log := slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	r := sio.NewRouter(log)
 	if err := r.Register(chat.Consumer{}); err != nil {
@@ -63,14 +43,14 @@ func TestLogsHoldNoSecrets(t *testing.T) {
 	dead := srv.Open(t)
 	siotest.Do(t, "POST", dead.URL, "abc"+bulk) // undecodable payload: closes
 
-	all := strings.Join(logs.lines(), "\n")
+	all := logs.String()
 	for _, want := range []string{"request refused", "websocket refused", "protocol error", "undecodable payload",
 		"no handler for event", logattr.SessionTag(live.SID), logattr.SessionTag(dead.SID)} {
 		if !strings.Contains(all, want) {
 			t.Errorf("no log line has %q; the test no longer covers it:\n%s", want, all)
 		}
 	}
-	for _, line := range logs.lines() {
+	for _, line := range strings.Split(strings.TrimSpace(logs.String()), "\n") {
 		switch {
 		case len(line) > maxLogLine:
 			t.Errorf("a %d-byte log line: %.200s…", len(line), line)
