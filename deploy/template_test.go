@@ -68,10 +68,10 @@ var envSources = map[string]string{
 
 // The DynamoDB actions the store uses on the table (store/dynamo's API interface, checked by
 // TestDynamoActionsMatchStore). A transaction (TransactWriteItems) is no IAM action of its own:
-// DynamoDB authorizes each item in it as PutItem or DeleteItem.
+// DynamoDB authorizes each item in it as PutItem, UpdateItem or DeleteItem.
 var dynamoActions = []string{
 	"dynamodb:BatchWriteItem", "dynamodb:DeleteItem", "dynamodb:GetItem", "dynamodb:PutItem",
-	"dynamodb:Query",
+	"dynamodb:Query", "dynamodb:UpdateItem",
 }
 
 // The DynamoDB actions on the due index (sessions past their deadline, WebSocket pings due).

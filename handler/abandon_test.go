@@ -10,16 +10,13 @@ import (
 	"testing"
 	"time"
 
-	"github.com/alicebob/miniredis/v2"
-	goredis "github.com/redis/go-redis/v9"
-
 	"github.com/serverless-socketio/server/handler"
 	"github.com/serverless-socketio/server/internal/siotest"
 	"github.com/serverless-socketio/server/session"
-	"github.com/serverless-socketio/server/store/redis"
+	"github.com/serverless-socketio/server/store/memory"
 )
 
-// stallingStore is a store whose Fetch, once armed, blocks until its request is cancelled and
+// stallingStore is a store whose Read, once armed, blocks until its request is cancelled and
 // then fails as a network store does when its call is cut short.
 type stallingStore struct {
 	session.Store
@@ -27,13 +24,13 @@ type stallingStore struct {
 	stalled chan struct{}
 }
 
-func (s *stallingStore) Fetch(ctx context.Context, sid string, req session.FetchRequest) (*session.Fetched, error) {
+func (s *stallingStore) Read(ctx context.Context, sid string, max int) (*session.Queued, error) {
 	if s.armed.CompareAndSwap(true, false) {
 		close(s.stalled)
 		<-ctx.Done()
 		return nil, fmt.Errorf("stalling store: %w: %w", session.ErrUnavailable, ctx.Err())
 	}
-	return s.Store.Fetch(ctx, sid, req)
+	return s.Store.Read(ctx, sid, max)
 }
 
 // TestCancelledPollDuringStoreCallClosesSession: a GET the client abandons while the store call
@@ -41,12 +38,8 @@ func (s *stallingStore) Fetch(ctx context.Context, sid string, req session.Fetch
 // cut-short call is not reported as a store failure. (Found by the official Engine.IO suite on
 // the DynamoDB store, whose calls are slow enough to be cut short.)
 func TestCancelledPollDuringStoreCallClosesSession(t *testing.T) {
-	mr := miniredis.RunT(t)
-	rdb := goredis.NewClient(&goredis.Options{Addr: mr.Addr()})
-	defer rdb.Close()
-	rs := redis.New(rdb, redis.Options{})
-	defer rs.Close()
-	store := &stallingStore{Store: rs, stalled: make(chan struct{})}
+	ms := memory.New(memory.Options{})
+	store := &stallingStore{Store: ms, stalled: make(chan struct{})}
 	eng, err := handler.New(handler.Config{
 		Store: store, App: handler.Echo{}, PollHold: 5 * time.Second,
 		Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
@@ -59,5 +52,5 @@ func TestCancelledPollDuringStoreCallClosesSession(t *testing.T) {
 	c := (&siotest.Server{URL: hs.URL + "/socket.io/"}).Open(t)
 
 	store.armed.Store(true)
-	abandonGet(t, c.URL, c.SID, rs, func() { <-store.stalled })
+	abandonGet(t, c.URL, c.SID, ms, func() { <-store.stalled })
 }

@@ -20,4 +20,7 @@ func (Echo) OnMessages(ctx context.Context, st *session.State, msgs []engineio.P
 }
 
 // OnClose does nothing: an echo has no sockets.
-func (Echo) OnClose(ctx context.Context, st *session.State, reason string, b *session.Batch) {}
+func (Echo) OnClose(ctx context.Context, st *session.State, reason session.Reason, b *session.Batch) {
+}
+
+var _ App = Echo{}

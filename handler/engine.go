@@ -21,7 +21,7 @@ type App interface {
 	// client broke the protocol; the session is then closed with reason "parse error".
 	OnMessages(ctx context.Context, st *session.State, msgs []engineio.Packet, b *session.Batch) error
 	// OnClose runs when the session ends, with a Socket.IO disconnect reason.
-	OnClose(ctx context.Context, st *session.State, reason string, b *session.Batch)
+	OnClose(ctx context.Context, st *session.State, reason session.Reason, b *session.Batch)
 }
 
 // MaxPollHold is the longest a long-poll GET may be held: below API Gateway's 29 s integration
@@ -47,8 +47,8 @@ type Config struct {
 	// PollHold is the longest a GET waits for packets before answering a noop; zero means 25 s.
 	// It is capped at MaxPollHold. A GET also returns when a ping is due.
 	PollHold time.Duration
-	// PollBackoff bounds the wait between fetches of a held GET when the store cannot push
-	// wake-ups (no session.Notifier); zero means 1 s.
+	// PollBackoff bounds the wait between reads of a held GET when the store cannot publish
+	// what it commits (no session.Subscriber); zero means 1 s.
 	PollBackoff time.Duration
 	// Upgrades lists the transports announced in a polling handshake; nil means ["websocket"]
 	// when a Sender is set and none otherwise.
@@ -66,20 +66,24 @@ type Config struct {
 	// FlushParallel bounds the concurrent pushes to WebSocket members after a broadcast; zero
 	// means 32.
 	FlushParallel int
-	// Pump says that the process holding a WebSocket connection delivers its session's packets
+	// Pump says that the process holding a WebSocket connection writes its session's packets
 	// itself (WSPump, run by cmd/local's gateway for each connection), so a commit does not push
 	// to WebSocket members and the sweeper does not ping them. It needs a store that is a
-	// session.MarkingNotifier. API Gateway holds the connections on AWS: Lambda pushes.
+	// session.Subscriber. API Gateway holds the connections on AWS: there, commits push.
 	Pump bool
 	// Shutdown, when closed, makes held GETs answer at once (a noop) so a graceful shutdown does
 	// not wait for them; the sessions stay open for another process to serve. Nil means never.
 	Shutdown <-chan struct{}
 }
 
-// Engine serves Engine.IO v4 long-polling (as an http.Handler) and sweeps dead sessions.
+// Engine serves Engine.IO v4 long-polling (as an http.Handler), the WebSocket routes, and the
+// sweeper that ends sessions whose client vanished. The Engine.IO policy lives here, the same for
+// every store: when a GET holds, who writes a WebSocket, when a ping is due, when a session is
+// dead, what a closed session owes.
 type Engine struct {
-	cfg Config
-	log *slog.Logger
+	cfg   Config
+	log   *slog.Logger
+	acker *acker
 }
 
 // New validates cfg and returns an Engine.
@@ -87,6 +91,17 @@ func New(cfg Config) (*Engine, error) {
 	if cfg.Store == nil || cfg.App == nil {
 		return nil, errors.New("handler: Config.Store and Config.App are required")
 	}
+	if _, ok := cfg.Store.(session.Subscriber); cfg.Pump && !ok {
+		return nil, errors.New("handler: Config.Pump needs a store that publishes its commits (session.Subscriber)")
+	}
+	defaults(&cfg)
+	e := &Engine{cfg: cfg, log: cfg.Logger}
+	e.acker = newAcker(e)
+	return e, nil
+}
+
+// defaults fills in the zero values of cfg.
+func defaults(cfg *Config) {
 	if cfg.PingInterval <= 0 {
 		cfg.PingInterval = 25 * time.Second
 	}
@@ -112,23 +127,23 @@ func New(cfg Config) (*Engine, error) {
 	if cfg.FlushParallel <= 0 {
 		cfg.FlushParallel = 32
 	}
-	if _, ok := cfg.Store.(session.MarkingNotifier); cfg.Pump && !ok {
-		return nil, errors.New("handler: Config.Pump needs a store that pushes wake-ups (session.MarkingNotifier)")
-	}
 	if cfg.Upgrades == nil {
 		cfg.Upgrades = []string{}
 		if cfg.Sender != nil {
 			cfg.Upgrades = []string{"websocket"}
 		}
 	}
-	return &Engine{cfg: cfg, log: cfg.Logger}, nil
 }
+
+// sweeperPings reports whether the sweeper sends the WebSocket sessions' pings (API Gateway,
+// where no process holds the connections), rather than their pumps.
+func (e *Engine) sweeperPings() bool { return !e.cfg.Pump }
 
 // openPacket encodes the open packet of a session (Engine.IO v4 §"Handshake"), announcing its
 // own heartbeat values, and the upgrades over polling (none over WebSocket).
 func (e *Engine) openPacket(s *session.Session) []byte {
 	var upgrades []string
-	if s.Transport == "polling" {
+	if s.Transport == session.Polling {
 		upgrades = e.cfg.Upgrades
 	}
 	b := make([]byte, 0, 128)
@@ -152,7 +167,7 @@ func (e *Engine) openPacket(s *session.Session) []byte {
 
 // newSession creates a session in the store and returns it; conn is the WebSocket connection
 // of a session opened over WebSocket.
-func (e *Engine) newSession(ctx context.Context, transport, conn string) (*session.Session, error) {
+func (e *Engine) newSession(ctx context.Context, transport session.Transport, conn string) (*session.Session, error) {
 	now := e.cfg.Now()
 	s := &session.Session{
 		ID:           newSID(),
@@ -162,16 +177,25 @@ func (e *Engine) newSession(ctx context.Context, transport, conn string) (*sessi
 		PingTimeout:  e.cfg.PingTimeout,
 		LastPong:     now,
 	}
-	if transport == "websocket" && e.cfg.WSPingInterval > 0 {
+	if transport == session.WebSocket && e.cfg.WSPingInterval > 0 {
 		s.PingInterval = e.cfg.WSPingInterval
 	}
 	if e.cfg.ConnectTimeout > 0 {
 		s.ConnectDeadline = now.Add(e.cfg.ConnectTimeout)
 	}
-	if err := e.cfg.Store.Create(ctx, s); err != nil {
+	if err := e.cfg.Store.Create(ctx, s, s.Schedule(e.sweeperPings())); err != nil {
 		return nil, err
 	}
 	return s, nil
+}
+
+// pong records the client's pong in b, and the sweeper's hints of the heartbeat it restarts.
+func (e *Engine) pong(st *session.State, b *session.Batch) {
+	now := e.cfg.Now()
+	b.Pong(now)
+	next := st.Session
+	next.LastPong, next.PingSent = now, false
+	b.Schedule(next.Schedule(e.sweeperPings()))
 }
 
 // commit commits b for session sid; st, when not nil, is the state this request loaded for it,
@@ -184,9 +208,8 @@ func (e *Engine) commit(ctx context.Context, sid string, st *session.State, b *s
 }
 
 // closeSession ends a session that the caller has not loaded: Load, the App's OnClose, then one
-// commit. ifExpired makes it a no-op if a pong arrived meanwhile. A session already gone is not
-// an error.
-func (e *Engine) closeSession(ctx context.Context, sid, reason string, ifExpired bool) error {
+// commit. A session already gone is not an error.
+func (e *Engine) closeSession(ctx context.Context, sid string, reason session.Reason) error {
 	var b session.Batch
 	st, err := e.cfg.Store.Load(ctx, sid)
 	switch {
@@ -197,13 +220,22 @@ func (e *Engine) closeSession(ctx context.Context, sid, reason string, ifExpired
 	default:
 		e.cfg.App.OnClose(ctx, st, reason, &b)
 	}
-	b.Close(reason, ifExpired)
+	b.Close(reason, false)
 	return e.commitClose(ctx, sid, st, reason, &b)
+}
+
+// closeState closes a loaded session: OnClose, one commit, and the connection closed. owesNoop
+// says that the client asked for it over long-polling.
+func (e *Engine) closeState(ctx context.Context, st *session.State, reason session.Reason, owesNoop bool) error {
+	var b session.Batch
+	e.cfg.App.OnClose(ctx, st, reason, &b)
+	b.Close(reason, owesNoop)
+	return e.commitClose(ctx, st.ID, st, reason, &b)
 }
 
 // commitClose commits a batch that ends with a close, pushes what it broadcast to WebSocket
 // members, and closes the session's own WebSocket connection, if any.
-func (e *Engine) commitClose(ctx context.Context, sid string, st *session.State, reason string, b *session.Batch) error {
+func (e *Engine) commitClose(ctx context.Context, sid string, st *session.State, reason session.Reason, b *session.Batch) error {
 	c, err := e.commit(ctx, sid, st, b)
 	if errors.Is(err, session.ErrNotFound) || errors.Is(err, session.ErrAlive) {
 		return nil
@@ -225,26 +257,83 @@ func (e *Engine) commitClose(ctx context.Context, sid string, st *session.State,
 	return nil
 }
 
-// Sweep closes up to limit sessions whose heartbeat deadline has passed, running the App's
-// OnClose with reason "ping timeout" for each, and sends the heartbeat ping to up to limit
-// WebSocket sessions that are due. It is safe to run in several processes at once: each
-// session's close commits once, and a ping goes out once. It returns how many sessions it
-// closed.
+// closeLogged closes a session outside the request's cancellation: the client may be gone.
+func (e *Engine) closeLogged(ctx context.Context, sid string, reason session.Reason) {
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+	defer cancel()
+	if err := e.closeSession(ctx, sid, reason); err != nil {
+		e.log.Warn("close failed", logattr.Session(sid), "reason", reason, "err", err)
+	}
+}
+
+// Sweep acts on up to limit sessions of each kind the store's hints list as due: it closes the
+// sessions past their deadline, running the App's OnClose with reason "ping timeout", and,
+// unless WebSockets are pumped, sends the heartbeat ping to the WebSocket sessions that are due.
+// A hint that came too early (a pong moved the clock) is moved to the session's next beat. It is
+// safe to run in several processes at once: a close applies only to the clock it was decided on,
+// and a ping goes out under the session's write lease. It returns how many sessions it closed.
 func (e *Engine) Sweep(ctx context.Context, limit int) (int, error) {
 	due, err := e.cfg.Store.Due(ctx, e.cfg.Now(), limit)
 	if err != nil {
 		return 0, err
 	}
-	e.flushAll(ctx, due.Ping)
+	if e.sweeperPings() {
+		e.pushAll(ctx, due.Ping, true)
+	}
 	n := 0
 	for _, sid := range due.Expired {
-		if err := e.closeSession(ctx, sid, "ping timeout", true); err != nil {
+		closed, err := e.sweepOne(ctx, sid)
+		if err != nil {
 			e.log.Warn("sweep: close failed", logattr.Session(sid), "err", err)
 			continue
 		}
-		n++
+		if closed {
+			n++
+		}
 	}
 	return n, nil
+}
+
+// sweepOne closes the session if it is past its deadline, and otherwise moves its hints to its
+// next beat.
+func (e *Engine) sweepOne(ctx context.Context, sid string) (bool, error) {
+	var b session.Batch
+	st, err := e.cfg.Store.Load(ctx, sid)
+	if errors.Is(err, session.ErrNotFound) {
+		// Its keys expired without a close: the close lets the store drop its hints.
+		b.Close(session.ReasonPingTimeout, false)
+		_, err = e.cfg.Store.Commit(ctx, sid, &b)
+		if errors.Is(err, session.ErrNotFound) {
+			err = nil
+		}
+		return false, err
+	}
+	if err != nil {
+		return false, err
+	}
+	if !st.Expired(e.cfg.Now()) {
+		b.Require(st.Clock())
+		b.Schedule(st.Schedule(e.sweeperPings()))
+		_, err := e.cfg.Store.Commit(ctx, sid, &b)
+		if errors.Is(err, session.ErrAlive) || errors.Is(err, session.ErrNotFound) {
+			err = nil
+		}
+		return false, err
+	}
+	e.cfg.App.OnClose(ctx, st, session.ReasonPingTimeout, &b)
+	b.CloseIf(session.ReasonPingTimeout, st.Clock())
+	c, err := e.commit(ctx, sid, st, &b)
+	if errors.Is(err, session.ErrAlive) || errors.Is(err, session.ErrNotFound) {
+		return false, nil
+	}
+	if err != nil {
+		return false, err
+	}
+	e.flushAll(ctx, c.Flush)
+	if st.Conn != "" && e.cfg.Sender != nil {
+		_ = e.cfg.Sender.Close(ctx, st.Conn)
+	}
+	return true, nil
 }
 
 // RunSweeper calls Sweep every interval until ctx ends.

@@ -90,5 +90,5 @@ func (p OriginPolicy) CheckWebSocket(origin, host string) error {
 	if listed, _ := p.allows(origin); listed {
 		return nil
 	}
-	return &RequestError{Status: http.StatusForbidden, Code: codeForbidden, Message: errorMessages[codeForbidden]}
+	return requestError(errForbidden)
 }

@@ -19,13 +19,26 @@ import (
 	"github.com/serverless-socketio/server/store/storetest"
 )
 
+// chatServer serves the chat consumer on the memory store.
 func chatServer(t *testing.T, cfg handler.Config) *siotest.Server {
+	t.Helper()
+	return siotest.Start(t, chatApp(t), cfg)
+}
+
+// chatServerRedis serves the chat consumer on miniredis: for the tests that count Redis round
+// trips or stop the store.
+func chatServerRedis(t *testing.T, cfg handler.Config) *siotest.Server {
+	t.Helper()
+	return siotest.StartRedis(t, chatApp(t), cfg)
+}
+
+func chatApp(t *testing.T) *sio.Router {
 	t.Helper()
 	r := sio.NewRouter(nil)
 	if err := r.Register(chat.Consumer{}); err != nil {
 		t.Fatal(err)
 	}
-	return siotest.Start(t, r, cfg)
+	return r
 }
 
 func errorBody(code int, message string) string {
@@ -231,25 +244,40 @@ func TestPingTimeout(t *testing.T) {
 	}
 }
 
+// TestDuplicatePollClosesSession: a second GET while one is held is a protocol error that ends
+// the session; the held GET answers a close packet. With the official suite's timing too (a
+// second GET 5 ms after the first, pingInterval 300 ms): the second GET must not wait for the
+// held one to answer its ping and let go.
 func TestDuplicatePollClosesSession(t *testing.T) {
-	srv := chatServer(t, handler.Config{PollHold: 5 * time.Second})
-	c := srv.Open(t)
-	first := make(chan []string, 1)
-	go func() { first <- c.Get() }()
-	time.Sleep(100 * time.Millisecond)
-	if status, body := siotest.Do(t, "GET", c.URL, ""); status != 400 || body != errorBody(3, "Bad request") {
-		t.Fatalf("second GET: %d %q", status, body)
-	}
-	select {
-	case p := <-first:
-		if len(p) != 1 || p[0] != "1" {
-			t.Fatalf("held GET answered %q, want a close packet", p)
-		}
-	case <-time.After(4 * time.Second):
-		t.Fatal("held GET not answered")
-	}
-	if status, _ := siotest.Do(t, "GET", c.URL, ""); status != 400 {
-		t.Fatalf("third GET: %d, want 400", status)
+	for _, tc := range []struct {
+		name  string
+		cfg   handler.Config
+		after time.Duration
+	}{
+		{"default", handler.Config{PollHold: 5 * time.Second}, 100 * time.Millisecond},
+		{"suite timing", handler.Config{PingInterval: 300 * time.Millisecond, PingTimeout: 200 * time.Millisecond}, 5 * time.Millisecond},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			srv := chatServer(t, tc.cfg)
+			c := srv.Open(t)
+			first := make(chan []string, 1)
+			go func() { first <- c.Get() }()
+			time.Sleep(tc.after)
+			if status, body := siotest.Do(t, "GET", c.URL, ""); status != 400 || body != errorBody(3, "Bad request") {
+				t.Fatalf("second GET: %d %q", status, body)
+			}
+			select {
+			case p := <-first:
+				if len(p) != 1 || p[0] != "1" {
+					t.Fatalf("held GET answered %q, want a close packet", p)
+				}
+			case <-time.After(4 * time.Second):
+				t.Fatal("held GET not answered")
+			}
+			if status, _ := siotest.Do(t, "GET", c.URL, ""); status != 400 {
+				t.Fatalf("third GET: %d, want 400", status)
+			}
+		})
 	}
 }
 
@@ -306,7 +334,7 @@ func TestCancelledPollClosesSession(t *testing.T) {
 }
 
 func TestStoreDown(t *testing.T) {
-	srv := chatServer(t, handler.Config{})
+	srv := chatServerRedis(t, handler.Config{})
 	c := srv.Open(t)
 	srv.Redis.Close()
 	for _, m := range []string{"GET", "POST"} {
@@ -404,7 +432,7 @@ func TestDisconnectReasons(t *testing.T) {
 
 // TestRoundTrips counts Redis round trips per request kind (after the scripts are cached).
 func TestRoundTrips(t *testing.T) {
-	srv := chatServer(t, handler.Config{})
+	srv := chatServerRedis(t, handler.Config{})
 	a, b := srv.Open(t), srv.Open(t)
 	a.Connect("/chat")
 	b.Connect("/chat")
@@ -423,10 +451,10 @@ func TestRoundTrips(t *testing.T) {
 	if n := count(func() { a.Post(`42/chat,2["chat_message",{"text":"x"}]`) }); n != 2 {
 		t.Errorf("POST with an event: %d round trips, want 2 (load + commit)", n)
 	}
-	if n := count(func() { b.Get() }); n != 1 {
-		t.Errorf("GET that finds packets: %d round trips, want 1", n)
+	if n := count(func() { b.Get() }); n != 3 {
+		t.Errorf("GET that finds packets: %d round trips, want 3 (lease, read, ack with the lease's release)", n)
 	}
-	t.Logf("handshake 1, POST 2, GET with packets 1 round trip")
+	t.Logf("handshake 1, POST 2, GET with packets 3 round trips")
 }
 
 func TestShutdownAnswersHeldPolls(t *testing.T) {
@@ -544,11 +572,12 @@ func TestClientCloseBeforeGet(t *testing.T) {
 }
 
 // TestRoundTripsWaitingGet counts the Redis round trips of a GET that finds nothing and waits
-// out its hold: its fetch, then the release at the end. The first GET of a session also fetches
-// once more after subscribing (a wake-up may have come before the subscription was active); the
-// next one finds its channels still subscribed and nothing since its fetch began, so it does not.
+// out its hold: its lease, its read, then the release at the end. The first GET of a session
+// also reads once more after subscribing (an event may have come before the subscription was
+// active); the next one finds its channels still subscribed and nothing since its read began,
+// so it does not.
 func TestRoundTripsWaitingGet(t *testing.T) {
-	srv := chatServer(t, handler.Config{PollHold: 300 * time.Millisecond})
+	srv := chatServerRedis(t, handler.Config{PollHold: 300 * time.Millisecond})
 	c := srv.Open(t)
 	c.Connect("/chat")
 	count := func() int64 {
@@ -560,13 +589,13 @@ func TestRoundTripsWaitingGet(t *testing.T) {
 	}
 	// The first also subscribes (the counter sees the pub/sub connection's commands too).
 	first := count()
-	if first < 3 {
-		t.Errorf("first waiting GET: %d round trips, want at least 3 (fetch, fetch after subscribing, release)", first)
+	if first < 4 {
+		t.Errorf("first waiting GET: %d round trips, want at least 4 (lease, read, read after subscribing, release)", first)
 	}
-	if n := count(); n != 2 {
-		t.Errorf("next waiting GET: %d round trips, want 2 (fetch, release)", n)
+	if n := count(); n != 3 {
+		t.Errorf("next waiting GET: %d round trips, want 3 (lease, read, release)", n)
 	}
-	t.Logf("waiting GET: %d round trips the first time, 2 after", first)
+	t.Logf("waiting GET: %d round trips the first time, 3 after", first)
 }
 
 // TestPollWatchesNewRooms: a held GET whose session joins a room (by a POST on the side, with

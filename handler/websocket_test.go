@@ -43,9 +43,9 @@ type echoRecorder struct {
 	reasons []string
 }
 
-func (r *echoRecorder) OnClose(ctx context.Context, st *session.State, reason string, b *session.Batch) {
+func (r *echoRecorder) OnClose(ctx context.Context, st *session.State, reason session.Reason, b *session.Batch) {
 	r.mu.Lock()
-	r.reasons = append(r.reasons, reason)
+	r.reasons = append(r.reasons, string(reason))
 	r.mu.Unlock()
 }
 
@@ -207,7 +207,7 @@ func TestWSHandshake(t *testing.T) {
 				if len(sid) < 22 {
 					t.Fatalf("sid %q: want at least 128 bits", sid)
 				}
-				if st := mustLoad(t, srv, sid); st.Transport != transport || (transport == "websocket") != (st.Conn != "") {
+				if st := mustLoad(t, srv, sid); string(st.Transport) != transport || (transport == "websocket") != (st.Conn != "") {
 					t.Fatalf("stored session: transport %q conn %q, want %q", st.Transport, st.Conn, transport)
 				}
 			})

@@ -363,7 +363,9 @@ func (g *Gateway) local(ctx context.Context, id string, op byte, frame []byte, b
 	return g.write(ctx, c, frame, binary)
 }
 
-// write writes one frame; frames to one connection never interleave.
+// write writes one frame; frames to one connection never interleave. A write that fails ends
+// the connection (ErrGone), unless it failed because the caller's context ended first: then the
+// connection is not the one to blame.
 func (g *Gateway) write(ctx context.Context, c *conn, frame []byte, binary bool) error {
 	typ := websocket.MessageText
 	if binary {
@@ -371,7 +373,13 @@ func (g *Gateway) write(ctx context.Context, c *conn, frame []byte, binary bool)
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	if err := ctx.Err(); err != nil {
+		return err
+	}
 	if err := c.ws.Write(ctx, typ, frame); err != nil {
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
 		return handler.ErrGone
 	}
 	return nil

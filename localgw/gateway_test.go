@@ -185,7 +185,7 @@ func TestShutdown(t *testing.T) {
 
 // TestStoreDown: a $connect that fails on the store is answered 503, not upgraded.
 func TestStoreDown(t *testing.T) {
-	srv := siotest.StartWS(t, handler.Echo{}, handler.Config{}, siotest.WSOptions{})
+	srv := siotest.StartWS(t, handler.Echo{}, handler.Config{}, siotest.WSOptions{Miniredis: true})
 	srv.Redis.Close()
 	status, body := srv.DialRefused(t, "EIO=4&transport=websocket")
 	if status != http.StatusServiceUnavailable || !strings.Contains(body, "Store unavailable") {

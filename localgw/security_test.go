@@ -17,7 +17,7 @@ import (
 // Origin may; a refusal is 403 with Engine.IO code 4, before any session exists.
 func TestOriginCheck(t *testing.T) {
 	srv := siotest.StartWS(t, handler.Echo{}, handler.Config{}, siotest.WSOptions{
-		Origins: handler.OriginPolicy{Allow: []string{"https://app.example", "*"}},
+		Miniredis: true, Origins: handler.OriginPolicy{Allow: []string{"https://app.example", "*"}},
 	})
 	u, err := url.Parse(srv.WSURL)
 	if err != nil {

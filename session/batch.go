@@ -3,6 +3,7 @@ package session
 import (
 	"encoding/json"
 	"slices"
+	"time"
 )
 
 // OpKind is the kind of one recorded effect.
@@ -27,7 +28,8 @@ const (
 	// OpBroadcast appends Payload once to the log of each of Rooms in Namespace, for every
 	// member except the sockets in any of Except.
 	OpBroadcast
-	// OpPong records a pong: the heartbeat clock restarts now.
+	// OpPong records a pong at At: the heartbeat clock restarts then (LastPong never moves
+	// back) and the ping is owed again.
 	OpPong
 	// OpSetPending replaces [State.Pending] with Data (nil clears it).
 	OpSetPending
@@ -37,10 +39,13 @@ const (
 	// OpUpgrade completes the upgrade: the session moves to the probing connection and from
 	// now on is served over WebSocket only.
 	OpUpgrade
-	// OpClose closes the session with Reason (Socket.IO disconnect reason); with IfExpired it
-	// applies only if the session is past its deadline, and otherwise the whole commit fails
-	// with [ErrAlive].
+	// OpClose closes the session with Reason; OwesNoop is kept for [ClosedError.OwesNoop].
 	OpClose
+	// OpSchedule replaces the sweeper's hints for the session with Schedule.
+	OpSchedule
+	// OpRequire makes the whole commit conditional: it applies only while the session's
+	// heartbeat clock is still Clock, and otherwise fails with [ErrAlive], applying nothing.
+	OpRequire
 )
 
 // Op is one recorded effect. Which fields matter depends on Kind (see the OpKind constants).
@@ -53,8 +58,11 @@ type Op struct {
 	Except    []string
 	Data      json.RawMessage
 	Payload   []byte
-	Reason    string
-	IfExpired bool
+	Reason    Reason
+	OwesNoop  bool
+	At        time.Time
+	Schedule  Schedule
+	Clock     Clock
 }
 
 // Batch records the effects of one request, in order. The zero value is an empty batch.
@@ -112,8 +120,8 @@ func (b *Batch) Broadcast(nsp string, rooms, except []string, payload []byte) {
 	b.Ops = append(b.Ops, Op{Kind: OpBroadcast, Namespace: nsp, Rooms: rooms, Except: except, Payload: payload})
 }
 
-// Pong records a pong from the client.
-func (b *Batch) Pong() { b.Ops = append(b.Ops, Op{Kind: OpPong}) }
+// Pong records a pong from the client at at.
+func (b *Batch) Pong(at time.Time) { b.Ops = append(b.Ops, Op{Kind: OpPong, At: at}) }
 
 // SetPending records the partial packet to keep for the next request (nil clears it).
 func (b *Batch) SetPending(data []byte) {
@@ -127,11 +135,29 @@ func (b *Batch) Probe(conn string) { b.Ops = append(b.Ops, Op{Kind: OpProbe, Soc
 // Upgrade records the completion of the upgrade to the probing connection.
 func (b *Batch) Upgrade() { b.Ops = append(b.Ops, Op{Kind: OpUpgrade}) }
 
-// Close records the end of the session with a Socket.IO disconnect reason. With ifExpired the
-// commit applies only if the session is still past its deadline (the sweeper's guard against a
-// pong that raced it).
-func (b *Batch) Close(reason string, ifExpired bool) {
-	b.Ops = append(b.Ops, Op{Kind: OpClose, Reason: reason, IfExpired: ifExpired})
+// Close records the end of the session with reason; owesNoop says that the client asked for it
+// over long-polling (see [ClosedError.OwesNoop]). Later operations of the batch are ignored.
+func (b *Batch) Close(reason Reason, owesNoop bool) {
+	b.Ops = append(b.Ops, Op{Kind: OpClose, Reason: reason, OwesNoop: owesNoop})
+}
+
+// Require makes the commit conditional on the session's heartbeat clock being still c: the
+// sweeper's guard against a pong (or a first connect) that raced its decision. Otherwise the
+// commit fails with [ErrAlive] and applies nothing.
+func (b *Batch) Require(c Clock) { b.Ops = append(b.Ops, Op{Kind: OpRequire, Clock: c}) }
+
+// CloseIf is Require(c) and Close(reason, false).
+func (b *Batch) CloseIf(reason Reason, c Clock) {
+	b.Require(c)
+	b.Close(reason, false)
+}
+
+// Schedule records new sweeper hints for the session.
+func (b *Batch) Schedule(sc Schedule) { b.Ops = append(b.Ops, Op{Kind: OpSchedule, Schedule: sc}) }
+
+// Has reports whether the batch records an operation of kind k.
+func (b *Batch) Has(k OpKind) bool {
+	return slices.ContainsFunc(b.Ops, func(op Op) bool { return op.Kind == k })
 }
 
 // dedupe returns list without repeated names, in first-seen order (list itself if it has none).

@@ -6,7 +6,7 @@ import (
 )
 
 // Sentinel errors of the store contract. Backends return them (wrapped or not) and callers test
-// them with errors.Is; the handler maps them to Engine.IO errors.
+// them with errors.Is; package handler maps them to Engine.IO answers, in one table.
 var (
 	// ErrNotFound means the session does not exist: never created, expired, or closed.
 	ErrNotFound = errors.New("session: not found")
@@ -14,26 +14,23 @@ var (
 	// errors.Is(err, ErrNotFound) holds for it too, since to most requests a closed session is
 	// simply unknown.
 	ErrClosed = errors.New("session: closed")
-	// ErrBusy means another long-poll GET is already held for the session (Engine.IO forbids
-	// two at once).
-	ErrBusy = errors.New("session: another poll is in progress")
-	// ErrTransport means the request came over another transport than the session's (a
-	// polling request after the upgrade to WebSocket).
-	ErrTransport = errors.New("session: wrong transport")
-	// ErrAlive means a close conditional on the session being expired found it alive: a pong
-	// arrived in the meantime.
-	ErrAlive = errors.New("session: not expired")
+	// ErrBusy means another holder has the lease ([Store.Acquire]).
+	ErrBusy = errors.New("session: lease held by another")
+	// ErrAlive means a close conditional on the heartbeat clock ([Batch.CloseIf]) found that it
+	// moved: a pong or a first connect came in the meantime. Nothing was applied.
+	ErrAlive = errors.New("session: heartbeat moved")
 	// ErrUnavailable wraps failures of the backing store itself (network, timeouts).
 	ErrUnavailable = errors.New("session: store unavailable")
 )
 
-// ClosedError reports a session closed with Reason (a Socket.IO disconnect reason).
+// ClosedError reports a session closed with Reason.
 type ClosedError struct {
-	Reason string
-	// Answer is set for the first polling fetch after a close the client asked for (a close
-	// packet): that GET answers it with a noop (Engine.IO v4 §"Closing a session"), whether it
-	// was held or raced the POST; later requests find the session unknown.
-	Answer bool
+	Reason Reason
+	// OwesNoop reports that the client closed the session over long-polling (a close packet):
+	// the GET that learns of it first, held or racing the POST, answers a noop (Engine.IO v4
+	// §"Closing a session"), and takes [LeaseNoop] to know it is the first; later requests find
+	// the session unknown.
+	OwesNoop bool
 }
 
 func (e *ClosedError) Error() string { return fmt.Sprintf("session: closed (%s)", e.Reason) }

@@ -2,15 +2,22 @@ package session
 
 import (
 	"context"
+	"strconv"
 	"time"
 )
 
-// Store keeps sessions, sockets, rooms and queued packets. Implementations are safe for
-// concurrent use by any number of processes sharing the same backend.
+// Store is storage for sessions: their Engine.IO state, their namespace sockets and rooms, the
+// logs of what is queued for them, and leases. It applies what it is told, atomically, and
+// answers reads without side effects; it decides nothing. When a GET holds, who writes a
+// WebSocket, when a ping is due or a session dead, what a closed session owes: all of that is
+// decided above it (package handler), the same way for every store.
+//
+// Implementations are safe for concurrent use by any number of processes sharing the same
+// backend. store/storetest is the suite every implementation passes; store/memory is the
+// reference.
 type Store interface {
-	// Create stores a new session with its heartbeat clock started at s.LastPong, indexed by
-	// s.Conn when it has one.
-	Create(ctx context.Context, s *Session) error
+	// Create stores a new session, indexed by s.Conn when it has one, with the sweeper's hints sc.
+	Create(ctx context.Context, s *Session, sc Schedule) error
 	// Load returns the session and its sockets. A missing session is ErrNotFound; a closed one a
 	// *ClosedError (which is also ErrNotFound).
 	Load(ctx context.Context, sid string) (*State, error)
@@ -18,12 +25,27 @@ type Store interface {
 	// as an upgrade probe). An unknown connection is ErrNotFound.
 	LoadConn(ctx context.Context, conn string) (*State, error)
 	// Commit applies the batch atomically and in order: all of it or, on error, none of it.
-	// It fails with ErrNotFound if the session is gone, and ErrAlive as OpClose describes.
+	// It fails with ErrNotFound if the session is gone, and ErrAlive as [Batch.CloseIf] says.
 	Commit(ctx context.Context, sid string, b *Batch) (*Committed, error)
-	// Fetch takes the packets queued for the session since its last fetch (its own log merged
-	// with its rooms' logs, in commit order) and advances its cursor past them.
-	Fetch(ctx context.Context, sid string, req FetchRequest) (*Fetched, error)
-	// Due returns up to limit sessions of each kind of work the sweeper has at now.
+	// Read returns what is queued for the session past its cursor, up to max entries (zero
+	// means 1024), oldest first: its own log merged with its rooms' logs in commit order, each
+	// entry once. It changes nothing: the same Read again returns the same entries, until an Ack
+	// takes them. A closed session is a *ClosedError, a missing one ErrNotFound.
+	Read(ctx context.Context, sid string, max int) (*Queued, error)
+	// Ack records what a reader wrote to the client (see [Ack]): the entries, the ping, then the
+	// release, atomically where the store can (Redis, memory); where it cannot (DynamoDB) in that
+	// order, so that a failure part-way leaves only what follows undone (a lease not released
+	// expires on its own). A session that is gone is not an error: there is nothing left to
+	// acknowledge.
+	Ack(ctx context.Context, sid string, a Ack) error
+	// Acquire takes the lease for token until ttl from now, or renews it if token holds it
+	// already. It fails with ErrBusy while another token holds it. Leases outlive a close (a
+	// closed session's [LeaseNoop]) and do not check that the session exists.
+	Acquire(ctx context.Context, sid string, lease Lease, token string, ttl time.Duration) error
+	// Release gives the lease up if token holds it; otherwise it does nothing.
+	Release(ctx context.Context, sid string, lease Lease, token string) error
+	// Due returns up to limit sessions of each kind of work the sweeper may have at now, from
+	// the hints of [Schedule]: the sweeper checks each one before acting.
 	Due(ctx context.Context, now time.Time, limit int) (*Due, error)
 }
 
@@ -35,96 +57,151 @@ type StateCommitter interface {
 	CommitState(ctx context.Context, st *State, b *Batch) (*Committed, error)
 }
 
+// Lease names a lease of a session ([Store.Acquire]): a token and an expiry, so that of several
+// requests, processes or Lambda invocations, one at a time does a thing.
+type Lease string
+
+// The leases the server takes.
+const (
+	// LeasePoll is held by the long-poll GET of the session (Engine.IO allows one at a time)
+	// from its start until its answer is written and acknowledged.
+	LeasePoll Lease = "poll"
+	// LeaseWrite is held by whoever writes the session's packets to its WebSocket: the pump of
+	// the process holding the connection, or a push after a commit (on API Gateway). One writer
+	// at a time keeps every recipient's packets in order.
+	LeaseWrite Lease = "write"
+	// LeaseNoop is taken on a closed session by the GET that answers the client's close with a
+	// noop: the first one only ([ClosedError.OwesNoop]).
+	LeaseNoop Lease = "noop"
+)
+
+// ID is an entry's place in the store's order of commits. Entries of a store that is a
+// [Subscriber] compare across all its logs: a reader merging its session's log and its rooms'
+// logs, and the events of a [Watch], see every sender's packets in commit order. The zero ID
+// comes before every entry.
+type ID struct {
+	Time int64 // milliseconds (Redis stream ids); 0 for stores with a plain counter
+	Seq  int64
+}
+
+// Less reports whether a comes before b.
+func (a ID) Less(b ID) bool { return a.Time < b.Time || (a.Time == b.Time && a.Seq < b.Seq) }
+
+// IsZero reports whether a is the zero ID.
+func (a ID) IsZero() bool { return a == ID{} }
+
+// String returns "time-seq", the form of a Redis stream id.
+func (a ID) String() string {
+	return strconv.FormatInt(a.Time, 10) + "-" + strconv.FormatInt(a.Seq, 10)
+}
+
+// Entry is one queued payload (see [Batch] for its encoding).
+type Entry struct {
+	ID      ID
+	Payload []byte
+	// Ref is what the store needs besides ID to take the entry out of its queue; opaque to
+	// everyone else, and empty for stores that need only ID.
+	Ref string
+}
+
+// Queued is the result of a [Store.Read].
+type Queued struct {
+	// Session is the session's Engine.IO state at the read.
+	Session Session
+	// Entries are the queued entries, oldest first.
+	Entries []Entry
+	// More reports that more entries are queued than were returned.
+	More bool
+	// Rooms are the rooms the session reads from: what a [Watch] must follow.
+	Rooms []RoomRef
+	// Through is the last ID the read accounts for: every entry committed for the session up
+	// to it is in Entries, or was taken before, or is not for the session (set by a store whose
+	// IDs are ordered; zero otherwise). A watch active before the read delivers what came after
+	// it, and an [Ack] through it takes all of it.
+	Through ID
+}
+
+// Ack is what a reader wrote to the client, for [Store.Ack].
+type Ack struct {
+	// Entries are the entries written, oldest first: what a Read returned (or a prefix of it),
+	// or what a Watch delivered. They leave the queue. A store whose IDs are ordered (a
+	// [Subscriber]) needs only the last: every entry before it is delivered too.
+	Entries []Entry
+	// Through, for a store whose IDs are ordered, moves the cursor to it (if it is past the last
+	// of Entries): the reader wrote everything up to it that was for the session, such as all of
+	// a Read whose Through it is, which may also have passed over entries not for the session.
+	// Other stores ignore it. Zero means the last of Entries.
+	Through ID
+	// PingFor, when not zero, records that the heartbeat ping due after this LastPong was written
+	// ([Session.PingSent]): it applies only while the session's LastPong is still PingFor (a pong
+	// that came meanwhile starts a new period, whose ping is still owed).
+	PingFor time.Time
+	// Release, when not empty, gives up the lease held with Token at the same time.
+	Release Lease
+	Token   string
+}
+
 // Committed is the result of a [Store.Commit].
 type Committed struct {
 	// Flush lists the WebSocket sessions that have new packets to push: this session if it is
 	// on WebSocket and sent itself something, and the WebSocket members of every room the
-	// batch broadcast to. Polling sessions are never listed: they fetch on their own.
+	// batch broadcast to. Polling sessions are never listed: they read on their own. A store
+	// told that every WebSocket is pumped (by the process holding it) may list none.
 	Flush []string
 }
 
-// Due is the sweeper's work.
+// Due is the sweeper's work, from the hints of [Schedule].
 type Due struct {
-	// Expired are sessions past their heartbeat (or namespace-connect) deadline.
+	// Expired are sessions that may be past their deadline.
 	Expired []string
-	// Ping are WebSocket sessions whose heartbeat ping is due.
+	// Ping are WebSocket sessions whose heartbeat ping may be due.
 	Ping []string
 }
 
-// FetchRequest tunes one [Store.Fetch].
-type FetchRequest struct {
-	// Max bounds the number of payloads returned; zero means 1024.
-	Max int
-	// Poll identifies the long-poll GET fetching (any unique string). While a GET holds the
-	// session, a fetch by another Poll fails with ErrBusy. Empty means no poll bookkeeping.
-	Poll string
-	// Hold, with Poll, marks the session as held by Poll for this long when nothing is queued.
-	// Zero releases the hold instead, if Poll holds it.
-	Hold time.Duration
-	// Transport is the transport fetching: "polling" (zero value) or "websocket". A fetch by
-	// another transport than the session's fails with ErrTransport.
-	Transport string
-	// Lease, with Poll and Hold, makes the hold a flush lease (WebSocket push): it is taken
-	// while the fetch returns something and released by the fetch that returns nothing, so one
-	// flusher at a time pushes a session's packets, in order. A fetch by another Poll while the
-	// lease is held fails with ErrBusy; the holder will pick up what it committed.
-	Lease bool
-	// Pin, with Poll and Hold, makes the hold a WebSocket pump's: every fetch by Poll keeps and
-	// renews it, whatever it finds, so that only the pump of the process holding the connection
-	// takes the session's packets, and writes them in order. Rooms is then always set. Only
-	// stores that are a [Notifier] support it.
-	Pin bool
-	// Ping asks for the heartbeat ping when it is due (PingInterval after the last pong and not
-	// sent yet): the fetch then records it as sent, reports Pinged, and releases the hold (a pin
-	// stays).
-	Ping bool
-}
-
-// Fetched is the result of a [Store.Fetch].
-type Fetched struct {
-	// Session is the session's heartbeat state after the fetch.
-	Session Session
-	// Payloads are the queued payloads, oldest first; see [Batch] for their encoding.
-	Payloads [][]byte
-	// Pinged reports that the ping was due and is now recorded as sent: the caller must send it.
-	Pinged bool
-	// Upgrading reports that a WebSocket probes an upgrade of this polling session: a GET must
-	// answer a noop so that the client can complete it.
-	Upgrading bool
-	// More reports that more payloads are queued than were returned.
-	More bool
-	// Rooms are the rooms the session reads from, for [Notifier.Watch]; set only when no
-	// payloads were returned, or with Pin.
-	Rooms []RoomRef
-	// Expired reports that the session is past its heartbeat deadline: nothing was fetched and
-	// the caller should close it ("ping timeout").
-	Expired bool
-}
-
-// Notifier is the optional capability of a store to push wake-ups to waiting long-polls
-// (Redis pub/sub). Without it, a held poll fetches again on a bounded backoff.
-type Notifier interface {
-	// Watch starts watching for packets committed for the session or for any of rooms. The watch
-	// is active when Watch returns: anything committed after that fires it.
-	Watch(ctx context.Context, sid string, rooms []RoomRef) (Watch, error)
-}
-
-// MarkingNotifier is a [Notifier] that can tell whether a watch missed nothing: a long-poll takes
-// a Mark before its first fetch, and if WatchSince then reports nothing missed since the mark, that
-// fetch saw everything and the poll can wait at once instead of fetching a second time.
-type MarkingNotifier interface {
-	Notifier
-	// Mark returns the current point in the store's stream of wake-ups.
+// Subscriber is the optional capability of a store to publish what it commits (Redis pub/sub):
+// a process then hands packets to its held polls and WebSocket pumps from memory, and reads the
+// logs only to fill a gap. Without it, a waiting reader reads again on a bounded backoff.
+type Subscriber interface {
+	// Mark returns the current point in the process's stream of events.
 	Mark() uint64
-	// WatchSince is Watch, and reports whether a wake-up for the session or rooms may have
-	// come since mark (always true when it cannot tell).
-	WatchSince(ctx context.Context, sid string, rooms []RoomRef, mark uint64) (w Watch, missed bool, err error)
+	// Watch follows the session's own log and the logs of rooms. The watch is active when
+	// Watch returns: everything committed after that reaches it. missed reports whether an event
+	// for these logs may have come between mark (taken before the caller's last Read) and then,
+	// unseen: the caller must then Read again.
+	Watch(ctx context.Context, sid string, rooms []RoomRef, mark uint64) (w Watch, missed bool, err error)
 }
 
-// Watch is an active subscription from [Notifier.Watch].
+// Watch is an active subscription from [Subscriber.Watch].
 type Watch interface {
-	// C receives a value when packets may have been queued (possibly spuriously).
+	// C receives a value when events are pending.
 	C() <-chan struct{}
+	// Events takes the pending events, in commit order.
+	Events() []Event
 	// Stop ends the watch; it is safe to call more than once.
 	Stop()
+}
+
+// EventKind tells events apart.
+type EventKind uint8
+
+// The kinds of [Event].
+const (
+	// EventEntry is an entry committed to the session's log (Room nil) or to a room's log.
+	EventEntry EventKind = iota + 1
+	// EventChanged says that the session's state changed (rooms, heartbeat, transport, close):
+	// read it again.
+	EventChanged
+	// EventGap says that events may have been lost (a reconnect to the store): read again.
+	EventGap
+)
+
+// Event is one thing a [Watch] delivers.
+type Event struct {
+	Kind EventKind
+	ID   ID
+	// Room is the room whose log the entry went to; nil for the session's own log.
+	Room *RoomRef
+	// Except are the rooms of Room's namespace whose members the entry is not for.
+	Except  []string
+	Payload []byte
 }

@@ -151,7 +151,7 @@ func (r *Router) OnMessages(ctx context.Context, st *session.State, msgs []engin
 }
 
 // OnClose runs Disconnect for every socket of a session that is ending, in namespace order.
-func (r *Router) OnClose(ctx context.Context, st *session.State, reason string, b *session.Batch) {
+func (r *Router) OnClose(ctx context.Context, st *session.State, reason session.Reason, b *session.Batch) {
 	q := r.newRequest(ctx, st, b)
 	nsps := make([]string, 0, len(q.sockets))
 	for nsp := range q.sockets {
@@ -175,7 +175,7 @@ func (q *request) handle(p socketio.Packet, attachments [][]byte) error {
 		q.connect(p)
 	case socketio.PacketDisconnect:
 		if s := q.sockets[p.Namespace]; s != nil {
-			q.runDisconnect(s, "client namespace disconnect")
+			q.runDisconnect(s, session.ReasonClientNamespaceDisconnect)
 			q.b.Disconnect(s.nsp)
 			delete(q.sockets, s.nsp)
 		}
@@ -343,17 +343,17 @@ func (q *request) afterHook(s *Socket) {
 		return
 	}
 	q.b.Send(encodePacket(socketio.Packet{Type: socketio.PacketDisconnect, Namespace: s.nsp}, nil))
-	q.runDisconnect(s, "server namespace disconnect")
+	q.runDisconnect(s, session.ReasonServerNamespaceDisconnect)
 	q.b.Disconnect(s.nsp)
 	delete(q.sockets, s.nsp)
 }
 
-func (q *request) runDisconnect(s *Socket, reason string) {
+func (q *request) runDisconnect(s *Socket, reason session.Reason) {
 	ns := q.r.nsps[s.nsp]
 	if ns == nil || ns.disconnect == nil {
 		return
 	}
-	ops, err := q.run(s, "disconnect", func() error { ns.disconnect.Disconnect(q.ctx, s, reason); return nil })
+	ops, err := q.run(s, "disconnect", func() error { ns.disconnect.Disconnect(q.ctx, s, string(reason)); return nil })
 	if err == nil {
 		q.b.Ops = append(q.b.Ops, ops...)
 	}

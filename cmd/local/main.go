@@ -207,7 +207,8 @@ func serve(ctx context.Context, ln net.Listener, cfg config, log *slog.Logger) e
 		if name != "" {
 			prefix += "-" + name
 		}
-		s := redis.New(rdb, redis.Options{Prefix: prefix, SessionTTL: sessionTTL})
+		// Every WebSocket on Redis is pumped by the process holding it (see mount).
+		s := redis.New(rdb, redis.Options{Prefix: prefix, SessionTTL: sessionTTL, Pumped: true})
 		return s, func() { s.Close() }, nil
 	}
 	store, closeStore, err := newStore("")
@@ -240,9 +241,9 @@ func serve(ctx context.Context, ln net.Listener, cfg config, log *slog.Logger) e
 	var gateways []*localgw.Gateway
 	// Each engine has its own key prefix: its sweeper must only see its own sessions.
 	mount := func(path string, app handler.App, connectTimeout time.Duration, store session.Store) error {
-		// Each connection's packets come from a pump in the process holding it, woken by the
-		// store (Redis pub/sub); on DynamoDB, which cannot wake anyone, the committer pushes.
-		_, pump := store.(session.MarkingNotifier)
+		// Each connection's packets come from a pump in the process holding it, fed by the
+		// store's pub/sub (Redis); on DynamoDB, which publishes nothing, the committer pushes.
+		_, pump := store.(session.Subscriber)
 		gw := localgw.New(localgw.Options{Redis: relay, MaxFrame: cfg.maxPayload, Logger: log, Pump: pump, Origins: cfg.origins})
 		eng, err := handler.New(handler.Config{
 			Store: store, App: app, Sender: gw, PingInterval: cfg.pingInterval, PingTimeout: cfg.pingTimeout,

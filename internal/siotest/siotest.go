@@ -1,5 +1,6 @@
-// Package siotest runs the server in-process for tests: an Engine on miniredis behind httptest,
-// and a minimal long-polling client that speaks raw Engine.IO payloads.
+// Package siotest runs the server in-process for tests: an Engine on the memory store (or on
+// miniredis, for tests that count Redis round trips or stop the store) behind httptest, and a
+// minimal long-polling client that speaks raw Engine.IO payloads.
 package siotest
 
 import (
@@ -18,28 +19,55 @@ import (
 	goredis "github.com/redis/go-redis/v9"
 
 	"github.com/serverless-socketio/server/handler"
+	"github.com/serverless-socketio/server/session"
+	"github.com/serverless-socketio/server/store/memory"
 	"github.com/serverless-socketio/server/store/redis"
 )
 
-// Server is an Engine on miniredis, served by httptest.
+// Server is an Engine on a store, served by httptest.
 type Server struct {
 	URL    string
 	Engine *handler.Engine
-	Store  *redis.Store
+	Store  session.Store
+	// Redis and Client are the miniredis and its client when the server runs on one (nil on
+	// the memory store).
 	Redis  *miniredis.Miniredis
 	Client *goredis.Client
 	// RoundTrips counts Redis round trips (a command, a pipeline or a script call each).
 	RoundTrips atomic.Int64
 }
 
-// Start serves app with cfg (Store and App filled in here) until the test ends. cfg.Now, when
-// set, is the clock of the store too.
+// Start serves app with cfg (Store and App filled in here) on a fresh memory store until the
+// test ends. cfg.Now, when set, is the clock of the store too.
 func Start(t testing.TB, app handler.App, cfg handler.Config) *Server {
 	t.Helper()
-	s := &Server{Redis: miniredis.RunT(t)}
+	s := &Server{Store: memory.New(memory.Options{Now: cfg.Now, Pumped: cfg.Pump})}
+	s.serve(t, app, cfg)
+	return s
+}
+
+// StartRedis is Start on a fresh miniredis: the Redis store, with its round trips counted.
+func StartRedis(t testing.TB, app handler.App, cfg handler.Config) *Server {
+	t.Helper()
+	s := &Server{}
+	s.startMiniredis(t)
+	rs := redis.New(s.Client, redis.Options{Now: cfg.Now, Pumped: cfg.Pump})
+	t.Cleanup(func() { rs.Close() })
+	s.Store = rs
+	s.serve(t, app, cfg)
+	return s
+}
+
+// startMiniredis starts a miniredis and a client counting round trips, closed when the test ends.
+func (s *Server) startMiniredis(t testing.TB) {
+	s.Redis = miniredis.RunT(t)
 	s.Client = goredis.NewClient(&goredis.Options{Addr: s.Redis.Addr()})
 	s.Client.AddHook(counter{&s.RoundTrips})
-	s.Store = redis.New(s.Client, redis.Options{Now: cfg.Now})
+	t.Cleanup(func() { s.Client.Close() })
+}
+
+func (s *Server) serve(t testing.TB, app handler.App, cfg handler.Config) {
+	t.Helper()
 	cfg.Store, cfg.App = s.Store, app
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
@@ -54,10 +82,7 @@ func Start(t testing.TB, app handler.App, cfg handler.Config) *Server {
 	t.Cleanup(func() {
 		srv.CloseClientConnections()
 		srv.Close()
-		s.Store.Close()
-		s.Client.Close()
 	})
-	return s
 }
 
 type counter struct{ n *atomic.Int64 }

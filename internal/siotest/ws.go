@@ -14,12 +14,12 @@ import (
 	"testing"
 	"time"
 
-	"github.com/alicebob/miniredis/v2"
 	"github.com/coder/websocket"
 	goredis "github.com/redis/go-redis/v9"
 
 	"github.com/serverless-socketio/server/handler"
 	"github.com/serverless-socketio/server/localgw"
+	"github.com/serverless-socketio/server/store/memory"
 	"github.com/serverless-socketio/server/store/redis"
 )
 
@@ -38,16 +38,19 @@ type WSServer struct {
 	Gateway *localgw.Gateway
 }
 
-// WSOptions configure [StartWS]. The zero value means a fresh miniredis and no relay.
+// WSOptions configure [StartWS]. The zero value means a fresh memory store and no relay.
 type WSOptions struct {
-	// Redis, when set, replaces the fresh miniredis: it is the store's backend and the gateway's
-	// relay between processes, so several WSServers on one Redis and one Prefix serve the same
-	// sessions as the processes of one deployment do. The caller keeps ownership of it.
+	// Redis, when set, replaces the memory store: it is the Redis store's backend and the
+	// gateway's relay between processes, so several WSServers on one Redis and one Prefix serve
+	// the same sessions as the processes of one deployment do. The caller keeps ownership of it.
 	Redis *goredis.Client
+	// Miniredis runs the server on a fresh miniredis (the Redis store, its round trips counted,
+	// no relay) instead of the memory store.
+	Miniredis bool
 	// Prefix starts the store's keys and the relay's channel names; zero means "sio".
 	Prefix string
 	// Pump makes the gateway run a pump per connection (localgw.Options.Pump and
-	// handler.Config.Pump), as cmd/local does on Redis; otherwise commits push (as on Lambda).
+	// handler.Config.Pump), as cmd/local does; otherwise commits push (as on Lambda).
 	Pump bool
 	// Origins is the gateway's WebSocket Origin policy (localgw.Options.Origins).
 	Origins handler.OriginPolicy
@@ -56,18 +59,23 @@ type WSOptions struct {
 // StartWS serves app with cfg until the test ends; cfg.Store, cfg.App and cfg.Sender are filled
 // in here, and cfg.Now, when set, is the store's clock too. The gateway's frame limit is
 // cfg.MaxPayload, as in cmd/local. When the test ends, the WebSocket connections are closed and
-// the gateway's handlers have returned before the store and the Redis client close.
+// the gateway's handlers have returned before the store closes.
 func StartWS(t testing.TB, app handler.App, cfg handler.Config, opt WSOptions) *WSServer {
 	t.Helper()
 	s := &WSServer{Server: &Server{}}
-	if opt.Redis == nil {
-		s.Redis = miniredis.RunT(t)
-		s.Client = goredis.NewClient(&goredis.Options{Addr: s.Redis.Addr()})
-		s.Client.AddHook(counter{&s.RoundTrips})
-	} else {
+	switch {
+	case opt.Redis != nil:
 		s.Client = opt.Redis
+	case opt.Miniredis:
+		s.startMiniredis(t)
 	}
-	s.Store = redis.New(s.Client, redis.Options{Prefix: opt.Prefix, Now: cfg.Now})
+	var closeStore func()
+	if s.Client != nil {
+		rs := redis.New(s.Client, redis.Options{Prefix: opt.Prefix, Now: cfg.Now, Pumped: opt.Pump})
+		s.Store, closeStore = rs, func() { rs.Close() }
+	} else {
+		s.Store, closeStore = memory.New(memory.Options{Now: cfg.Now, Pumped: opt.Pump}), func() {}
+	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
@@ -114,10 +122,7 @@ func StartWS(t testing.TB, app handler.App, cfg handler.Config, opt WSOptions) *
 		case <-time.After(Wait):
 			t.Errorf("gateway handlers still running %s after the test", Wait)
 		}
-		s.Store.Close()
-		if opt.Redis == nil {
-			s.Client.Close()
-		}
+		closeStore()
 	})
 	return s
 }

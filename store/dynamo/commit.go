@@ -54,7 +54,6 @@ func (s *Store) commit(ctx context.Context, sid string, loaded *sessionItem, b *
 	if b.Len() == 0 {
 		return &session.Committed{}, nil
 	}
-	ifExpired := slices.ContainsFunc(b.Ops, func(op session.Op) bool { return op.Kind == session.OpClose && op.IfExpired })
 	for attempt := 1; ; attempt++ {
 		old := loaded
 		loaded = nil
@@ -69,11 +68,11 @@ func (s *Store) commit(ctx context.Context, sid string, loaded *sessionItem, b *
 			return nil, session.ErrNotFound
 		}
 		if !live(old.expires, now) {
-			if ifExpired {
+			if b.Has(session.OpClose) {
 				// Its TTL passed before a sweeper closed it: close it now, so that it leaves the
 				// sweeper index and its rooms, and report it unknown.
 				var x session.Batch
-				x.Close("ping timeout", false)
+				x.Close(session.ReasonPingTimeout, false)
 				if p, err := s.plan(sid, old, &x, now); err == nil {
 					if err := s.apply(ctx, sid, p); err == nil {
 						s.writeAll(ctx, p.after)
@@ -82,7 +81,7 @@ func (s *Store) commit(ctx context.Context, sid string, loaded *sessionItem, b *
 			}
 			return nil, session.ErrNotFound
 		}
-		if ifExpired && !old.expired(now) {
+		if !required(old, b) {
 			return nil, session.ErrAlive
 		}
 		p, err := s.plan(sid, old, b, now)
@@ -106,6 +105,16 @@ func (s *Store) commit(ctx context.Context, sid string, loaded *sessionItem, b *
 	}
 }
 
+// required reports whether the item meets the batch's conditions (session.Batch.Require).
+func required(it *sessionItem, b *session.Batch) bool {
+	for _, op := range b.Ops {
+		if op.Kind == session.OpRequire && !it.clock().Equal(op.Clock) {
+			return false
+		}
+	}
+	return true
+}
+
 // plan applies the batch to a copy of the session item.
 func (s *Store) plan(sid string, old *sessionItem, b *session.Batch, now int64) (*plan, error) {
 	p := &plan{old: old, next: old.clone(), at: max(now, old.clk+1)}
@@ -113,7 +122,8 @@ func (s *Store) plan(sid string, old *sessionItem, b *session.Batch, now int64) 
 	next.v = old.v + 1
 	connPut, connDel := map[string]bool{}, map[string]bool{}
 	rewrite := false
-	closeReason := ""
+	var closeReason session.Reason
+	owesNoop := false
 	usedClock := false
 	for _, op := range b.Ops {
 		if closeReason != "" {
@@ -160,7 +170,11 @@ func (s *Store) plan(sid string, old *sessionItem, b *session.Batch, now int64) 
 				p.self = append(p.self, op.Payload)
 			}
 		case session.OpPong:
-			next.pong, next.ps = now, false
+			next.pong, next.ps = max(next.pong, op.At.UnixMilli()), false
+		case session.OpSchedule:
+			next.schedule(op.Schedule)
+		case session.OpRequire:
+			// Checked before the plan.
 		case session.OpSetPending:
 			next.pb = nil
 			if len(op.Data) > 0 {
@@ -178,13 +192,12 @@ func (s *Store) plan(sid string, old *sessionItem, b *session.Batch, now int64) 
 			}
 		case session.OpUpgrade:
 			if next.pr != "" && next.tr != "websocket" {
-				next.tr, next.cn, next.pr = "websocket", next.pr, ""
-				next.poll, next.pollx = "", 0
+				next.tr, next.cn, next.pr = string(session.WebSocket), next.pr, ""
 				rewrite = true
 				p.flushSelf = true
 			}
 		case session.OpClose:
-			closeReason = op.Reason
+			closeReason, owesNoop = op.Reason, op.OwesNoop
 		default:
 			return nil, fmt.Errorf("dynamo store: unknown operation %d", op.Kind)
 		}
@@ -196,9 +209,8 @@ func (s *Store) plan(sid string, old *sessionItem, b *session.Batch, now int64) 
 	var memberOps []types.TransactWriteItem
 	if closeReason != "" {
 		// A tombstone replaces the item; the memberships and connection index go with it, and
-		// nothing more is queued for the session (what was queued is ignored). A client's close
-		// owes a noop to a GET only on polling: a WebSocket session has none waiting.
-		p.next = &sessionItem{v: old.v + 1, cl: closeReason, ow: closeReason == "transport close" && old.tr != "websocket",
+		// nothing more is queued for the session (what was queued is ignored).
+		p.next = &sessionItem{v: old.v + 1, cl: string(closeReason), ow: owesNoop,
 			expires: s.ttl(now, s.opt.ClosedTTL), shards: s.opt.Shards}
 		p.self, p.flushSelf = nil, false
 		for r := range old.memberships() {
@@ -319,7 +331,7 @@ func (s *Store) apply(ctx context.Context, sid string, p *plan) error {
 // WebSocket sessions to push to.
 func (s *Store) fanout(ctx context.Context, sid string, p *plan) ([]string, error) {
 	var flush []string
-	if p.flushSelf || (len(p.self) > 0 && p.next.tr == "websocket") {
+	if p.flushSelf || (len(p.self) > 0 && p.next.tr == string(session.WebSocket)) {
 		flush = append(flush, sid)
 	}
 	if len(p.casts) == 0 {

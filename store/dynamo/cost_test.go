@@ -203,10 +203,10 @@ func TestCostDynamoDBLocal(t *testing.T) {
 		t.Errorf("idle poll read %.0f units in %s, want at most %.0f (one read per backoff)", u.read, elapsed, limit)
 	}
 
-	// A WebSocket member receives by push: the handler's flush takes what is queued under a
-	// lease (one fetch) and releases the lease with a fetch that finds nothing.
-	ws := &session.Session{ID: "ws-member", Transport: "websocket", Conn: "conn-1", PingInterval: time.Minute, PingTimeout: time.Minute, LastPong: time.Now()}
-	if err := store.Create(t.Context(), ws); err != nil {
+	// A WebSocket member receives by push: the handler's push takes the write lease, reads,
+	// acknowledges what it wrote with the lease's release, and reads once more.
+	ws := &session.Session{ID: "ws-member", Transport: session.WebSocket, Conn: "conn-1", PingInterval: time.Minute, PingTimeout: time.Minute, LastPong: time.Now()}
+	if err := store.Create(t.Context(), ws, ws.Schedule(true)); err != nil {
 		t.Fatal(err)
 	}
 	var join session.Batch
@@ -216,19 +216,20 @@ func TestCostDynamoDBLocal(t *testing.T) {
 		t.Fatal(err)
 	}
 	members[1].Post(`42/chat,["chat_message",{"text":"to the websocket member"}]`)
-	report("WebSocket push of one message (take + release)", m.measure(func() {
-		flush := session.FetchRequest{Poll: "flusher", Hold: 30 * time.Second, Lease: true, Transport: "websocket"}
-		for i := 0; ; i++ {
-			f, err := store.Fetch(t.Context(), ws.ID, flush)
-			if err != nil {
-				t.Fatal(err)
-			}
-			if len(f.Payloads) == 0 {
-				if i == 0 {
-					t.Fatal("the WebSocket member's queue is empty")
-				}
-				break
-			}
+	report("WebSocket push of one message (lease, read, ack + release, read)", m.measure(func() {
+		ctx := t.Context()
+		if err := store.Acquire(ctx, ws.ID, session.LeaseWrite, "pusher", 10*time.Second); err != nil {
+			t.Fatal(err)
+		}
+		q, err := store.Read(ctx, ws.ID, 0)
+		if err != nil || len(q.Entries) == 0 {
+			t.Fatalf("the WebSocket member's queue: %+v, %v", q, err)
+		}
+		if err := store.Ack(ctx, ws.ID, session.Ack{Entries: q.Entries, Release: session.LeaseWrite, Token: "pusher"}); err != nil {
+			t.Fatal(err)
+		}
+		if q, err := store.Read(ctx, ws.ID, 0); err != nil || len(q.Entries) != 0 {
+			t.Fatalf("after the ack: %+v, %v", q, err)
 		}
 	}))
 

@@ -8,29 +8,27 @@
 //
 //	item kind         pk                        sk                       attributes
 //	session           s#<sid>                   !                        v (version), pi, pt, pong, ps, cd, tr, cn, pr,
-//	                                                                     pb, poll, pollx, clk, mx, ns (sockets), expires,
-//	                                                                     dp, due, dl, pd (sweeper index)
+//	                                                                     pb, clk, mx, ns (sockets), expires,
+//	                                                                     dp, due, dl, pd (sweeper index: the hints)
 //	namespace socket  (a map entry of the session item: ns[<nsp>] = {id, r: rooms, d: data})
-//	flush lease       s#<sid>                   l                        tok (holder), x (expiry ms), expires
+//	lease             s#<sid>                   l#<name>                 tok (holder), x (expiry ms), expires
 //	queued packets    s#<sid>                   q#<ms:13>#<sender>#<part> p (list of payloads), n (their count), expires
 //	room membership   r#<len(nsp)>:<nsp>:<room> <sid>                    ws (WebSocket member), expires
 //	connection index  c#<connectionId>          !                        sid, expires
 //	closed session    s#<sid>                   !                        v, cl (reason), ow (noop owed), expires
 //
-// The session item sorts before its queue ("!" < "l" < "q#"), so one strongly consistent Query
-// reads both, and a WebSocket session's flush lease between them: a fetch, and each re-read of an
-// idle held poll, is one request. The lease is an item of its own so that taking and releasing it
-// are plain conditional writes (1 write unit each) rather than part of a transaction with the
-// session item (2 per item): a push costs 3 write units instead of 5. A held GET's hold stays in
-// the session item (poll, pollx). Sockets live inside the
-// session item (a session has a handful), so loading a session is one GetItem. A room's members
-// are one partition, read with one Query (a 10,000-member room is about 1 MB: one page per MB).
-// Room partition keys longer than 1 KB are hashed.
+// The session item sorts before its leases and its queue ("!" < "l#" < "q#"), so one strongly
+// consistent Query reads them all: a read, and each re-read of an idle held poll, is one
+// request. A lease (the held GET's, a WebSocket writer's, a closed session's noop) is an item of
+// its own, taken and released with plain conditional writes (1 write unit each). Sockets live
+// inside the session item (a session has a handful), so loading a session is one GetItem. A
+// room's members are one partition, read with one Query (a 10,000-member room is about 1 MB:
+// one page per MB). Room partition keys longer than 1 KB are hashed.
 //
 // The index "due" (partition dp = "d#<n>", one of [Options.Shards] shards by a hash of the
-// sid; sort due = the first moment the sweeper has work with the session; projected dl, the
-// deadline, and pd, a WebSocket session's ping time) replaces Redis's sorted sets: [Store.Due]
-// queries each shard for due <= now. Only live session items carry dp, so closed ones leave it.
+// sid; sort due = the earlier of the sweeper's hints; projected dl, the deadline hint, and pd,
+// the ping hint) replaces Redis's sorted sets: [Store.Due] queries each shard for due <= now.
+// Only live session items carry dp, so closed ones leave it.
 //
 // Every item has "expires". DynamoDB's TTL deletes late (up to days), so every read ignores
 // items past it: a session is alive until its deadline and exists until expires.
@@ -42,9 +40,9 @@
 // (and the excepted rooms'), then writes one item per recipient with BatchWriteItem, 25 per
 // request, [Options.Parallel] requests at a time. All packets one commit queues for one
 // recipient share one item, in order (a commit that broadcasts 20 times to a member writes it one
-// item). The reader takes items in key order and deletes what it took (a partly taken item is
-// rewritten with the rest), each delete conditional on the item being unchanged, so two readers
-// never deliver the same packet.
+// item). A reader reads items in key order without changing them, and once it wrote them, its
+// Ack deletes what it took (a partly taken item loses its first payloads), each write conditional
+// on the item being unchanged.
 //
 // Why not fan-out on read, as on Redis: DynamoDB has no atomic read across partitions except
 // TransactGetItems (2 read units per item), and no store-wide sequence except a single counter
@@ -75,7 +73,7 @@
 //
 // A queued payload is at most [MaxPacket] (an item is at most 400 KB); servers announce it as
 // maxPayload. A commit's own writes must fit one transaction (100 items): membership changes
-// beyond that are written right after it. There is no [session.Notifier]: a held poll re-reads
+// beyond that are written right after it. It is no [session.Subscriber]: a held poll re-reads
 // its queue on the handler's backoff (PollBackoff, 1 s by default), about one read unit per
 // backoff while idle.
 package dynamo

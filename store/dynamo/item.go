@@ -42,8 +42,7 @@ type sessionItem struct {
 	tr      string
 	cn, pr  string
 	pb      []byte // pending packet, nil when none
-	poll    string // held GET or flush lease token
-	pollx   int64  // its expiry
+	dl, pd  int64  // the sweeper's hints (Schedule): deadline, ping (0: none)
 	cl      string // closed with this reason (the item is then a tombstone)
 	ow      bool   // a noop is owed to the first polling fetch after a client close
 	clk     int64  // the last order-key time this session used
@@ -73,12 +72,6 @@ func roomPK(nsp, room string) string {
 	return k
 }
 
-// leaseSK is the sort key of a WebSocket session's flush lease, an item of its own in the
-// session's partition (it sorts after the session item, before the queue): taking and releasing
-// it is a plain conditional write, not part of a transaction with the session item. Attributes:
-// tok (the holder's token), x (expiry, unix ms), expires (TTL).
-const leaseSK = "l"
-
 // queueSK orders queued packets: by the sender's order time, then sender, then part.
 func queueSK(at int64, origin string, part int) string {
 	return fmt.Sprintf("q#%013d#%s#%03d", at, origin, part)
@@ -90,20 +83,27 @@ func shardOf(sid string, shards int) string {
 	return "d#" + strconv.Itoa(int(h.Sum32()%uint32(shards)))
 }
 
-func (it *sessionItem) deadline() int64 {
-	dl := it.pong + it.pi + it.pt
-	if it.cd != 0 {
-		dl = min(dl, it.cd)
+// schedule sets the sweeper's hints.
+func (it *sessionItem) schedule(sc session.Schedule) {
+	it.dl, it.pd = sc.Deadline.UnixMilli(), 0
+	if !sc.PingAt.IsZero() {
+		it.pd = sc.PingAt.UnixMilli()
 	}
-	return dl
 }
 
-func (it *sessionItem) expired(now int64) bool { return now > it.deadline() }
+// clock returns the item's heartbeat clock.
+func (it *sessionItem) clock() session.Clock {
+	var cd time.Time
+	if it.cd != 0 {
+		cd = time.UnixMilli(it.cd)
+	}
+	return session.Clock{LastPong: time.UnixMilli(it.pong), ConnectDeadline: cd}
+}
 
 // session returns the heartbeat part of the item as a session.Session.
 func (it *sessionItem) session(sid string) session.Session {
 	s := session.Session{
-		ID: sid, Transport: it.tr, Conn: it.cn, Probe: it.pr,
+		ID: sid, Transport: session.Transport(it.tr), Conn: it.cn, Probe: it.pr,
 		PingInterval: time.Duration(it.pi) * time.Millisecond,
 		PingTimeout:  time.Duration(it.pt) * time.Millisecond,
 		LastPong:     time.UnixMilli(it.pong),
@@ -210,9 +210,6 @@ func (it *sessionItem) encode(sid string) map[string]types.AttributeValue {
 	if it.pb != nil {
 		m["pb"] = bin(it.pb)
 	}
-	if it.poll != "" {
-		m["poll"], m["pollx"] = str(it.poll), num(it.pollx)
-	}
 	if it.clk != 0 {
 		m["clk"] = num(it.clk)
 	}
@@ -234,14 +231,12 @@ func (it *sessionItem) encode(sid string) map[string]types.AttributeValue {
 		}
 		m["ns"] = &types.AttributeValueMemberM{Value: ns}
 	}
-	dl := it.deadline()
-	due := dl
+	due := it.dl
 	m[attrShard] = str(shardOf(sid, it.shards))
-	m[attrDeadline] = num(dl)
-	if it.tr == "websocket" && !it.ps {
-		pd := it.pong + it.pi
-		m[attrPingDue] = num(pd)
-		due = min(due, pd)
+	m[attrDeadline] = num(it.dl)
+	if it.pd != 0 {
+		m[attrPingDue] = num(it.pd)
+		due = min(due, it.pd)
 	}
 	m[attrDue] = num(due)
 	return m
@@ -282,7 +277,7 @@ func decodeSession(m map[string]types.AttributeValue, shards int) (*sessionItem,
 			it.pb = []byte{}
 		}
 	}
-	it.poll, it.pollx = gets("poll"), geti("pollx")
+	it.dl, it.pd = geti(attrDeadline), geti(attrPingDue)
 	it.clk, it.mx = geti("clk"), geti("mx")
 	it.sockets = make(map[string]*socketItem)
 	if ns, ok := m["ns"].(*types.AttributeValueMemberM); ok {

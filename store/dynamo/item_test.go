@@ -20,7 +20,7 @@ import (
 func TestSessionItemRoundTrip(t *testing.T) {
 	it := &sessionItem{
 		v: 7, pi: 25000, pt: 20000, pong: 1_764_000_000_000, ps: true, cd: 1_764_000_045_000,
-		tr: "websocket", cn: "conn=", pr: "", pb: []byte{0, 1, 2}, poll: "p1", pollx: 99, clk: 5, mx: 6,
+		tr: "websocket", cn: "conn=", pr: "", pb: []byte{0, 1, 2}, dl: 1_764_000_045_000, pd: 1_764_000_025_000, clk: 5, mx: 6,
 		expires: 1_764_000_120, shards: 4,
 		sockets: map[string]*socketItem{
 			"/":     {id: "A", rooms: []string{"A", "lobby", "x\x1ey"}, data: []byte(`{"n":1}`)},
@@ -33,8 +33,8 @@ func TestSessionItemRoundTrip(t *testing.T) {
 		t.Fatal(err)
 	}
 	if got.v != 7 || got.pi != 25000 || got.pt != 20000 || got.pong != it.pong || !got.ps || got.cd != it.cd ||
-		got.tr != "websocket" || got.cn != "conn=" || string(got.pb) != "\x00\x01\x02" || got.poll != "p1" ||
-		got.pollx != 99 || got.clk != 5 || got.mx != 6 || got.expires != it.expires {
+		got.tr != "websocket" || got.cn != "conn=" || string(got.pb) != "\x00\x01\x02" || got.dl != it.dl ||
+		got.pd != it.pd || got.clk != 5 || got.mx != 6 || got.expires != it.expires {
 		t.Fatalf("decoded %+v", got)
 	}
 	if s := got.sockets["/"]; s == nil || s.id != "A" || !slices.Equal(s.rooms, []string{"A", "lobby", "x\x1ey"}) || string(s.data) != `{"n":1}` {
@@ -43,17 +43,17 @@ func TestSessionItemRoundTrip(t *testing.T) {
 	if s := got.sockets["/chat"]; s == nil || s.data == nil || len(s.data) != 0 {
 		t.Fatalf("socket /chat = %+v: empty data must stay empty, not vanish", s)
 	}
-	// The sweeper index: a WebSocket session not pinged yet is due at its ping; pinged, at its deadline.
-	if n := m[attrDue].(*types.AttributeValueMemberN).Value; n != "1764000045000" {
-		t.Fatalf("due %s, want the connect deadline (earliest)", n)
-	}
-	it.ps, it.cd = false, 0
-	m = it.encode("sid1")
+	// The sweeper index: the earlier of the hints.
 	if n := m[attrDue].(*types.AttributeValueMemberN).Value; n != "1764000025000" {
-		t.Fatalf("due %s, want the ping time", n)
+		t.Fatalf("due %s, want the ping hint (earliest)", n)
 	}
-	if _, ok := m[attrPingDue]; !ok {
-		t.Fatal("no ping time on a websocket session not pinged")
+	it.pd = 0
+	m = it.encode("sid1")
+	if n := m[attrDue].(*types.AttributeValueMemberN).Value; n != "1764000045000" {
+		t.Fatalf("due %s, want the deadline hint", n)
+	}
+	if _, ok := m[attrPingDue]; ok {
+		t.Fatal("a ping hint on a session without one")
 	}
 	// A tombstone leaves the index.
 	closed := (&sessionItem{v: 8, cl: "transport close", ow: true, expires: 1}).encode("sid1")
@@ -187,7 +187,7 @@ func TestPlanClose(t *testing.T) {
 	it.tr, it.cn = "websocket", "c1"
 	var b session.Batch
 	b.Broadcast("/", []string{"lobby"}, []string{"A"}, []byte("bye"))
-	b.Close("transport close", false)
+	b.Close(session.ReasonTransportClose, false)
 	b.Send([]byte("ignored"))
 	p, err := s.plan("sid", it, &b, 2000)
 	if err != nil {
@@ -197,7 +197,7 @@ func TestPlanClose(t *testing.T) {
 	if got := writes(p); !slices.Equal(got, want) {
 		t.Fatalf("writes %q, want %q", got, want)
 	}
-	// A WebSocket session owes no polling GET a noop.
+	// A close that owes no noop keeps none.
 	if p.next.cl != "transport close" || p.next.ow || len(p.self) != 0 || len(p.casts) != 1 {
 		t.Fatalf("close plan: next %+v self %d casts %d", p.next, len(p.self), len(p.casts))
 	}
@@ -247,10 +247,16 @@ func TestStoreDown(t *testing.T) {
 	if _, err := s.Commit(ctx, "sid", &b); !errors.Is(err, session.ErrUnavailable) {
 		t.Fatalf("Commit: %v, want ErrUnavailable", err)
 	}
-	if _, err := s.Fetch(ctx, "sid", session.FetchRequest{}); !errors.Is(err, session.ErrUnavailable) {
-		t.Fatalf("Fetch: %v, want ErrUnavailable", err)
+	if _, err := s.Read(ctx, "sid", 0); !errors.Is(err, session.ErrUnavailable) {
+		t.Fatalf("Read: %v, want ErrUnavailable", err)
 	}
-	if err := s.Create(ctx, &session.Session{ID: "sid", Transport: "polling", LastPong: time.Now()}); !errors.Is(err, session.ErrUnavailable) {
+	if err := s.Acquire(ctx, "sid", session.LeasePoll, "t", time.Second); !errors.Is(err, session.ErrUnavailable) {
+		t.Fatalf("Acquire: %v, want ErrUnavailable", err)
+	}
+	if err := s.Ack(ctx, "sid", session.Ack{Release: session.LeasePoll, Token: "t"}); !errors.Is(err, session.ErrUnavailable) {
+		t.Fatalf("Ack: %v, want ErrUnavailable", err)
+	}
+	if err := s.Create(ctx, &session.Session{ID: "sid", Transport: session.Polling, LastPong: time.Now()}, session.Schedule{Deadline: time.Now()}); !errors.Is(err, session.ErrUnavailable) {
 		t.Fatalf("Create: %v, want ErrUnavailable", err)
 	}
 	if _, err := s.Due(ctx, time.Now(), 10); !errors.Is(err, session.ErrUnavailable) {

@@ -21,6 +21,7 @@ type API interface {
 	GetItem(ctx context.Context, in *dynamodb.GetItemInput, opts ...func(*dynamodb.Options)) (*dynamodb.GetItemOutput, error)
 	Query(ctx context.Context, in *dynamodb.QueryInput, opts ...func(*dynamodb.Options)) (*dynamodb.QueryOutput, error)
 	PutItem(ctx context.Context, in *dynamodb.PutItemInput, opts ...func(*dynamodb.Options)) (*dynamodb.PutItemOutput, error)
+	UpdateItem(ctx context.Context, in *dynamodb.UpdateItemInput, opts ...func(*dynamodb.Options)) (*dynamodb.UpdateItemOutput, error)
 	DeleteItem(ctx context.Context, in *dynamodb.DeleteItemInput, opts ...func(*dynamodb.Options)) (*dynamodb.DeleteItemOutput, error)
 	BatchWriteItem(ctx context.Context, in *dynamodb.BatchWriteItemInput, opts ...func(*dynamodb.Options)) (*dynamodb.BatchWriteItemOutput, error)
 	TransactWriteItems(ctx context.Context, in *dynamodb.TransactWriteItemsInput, opts ...func(*dynamodb.Options)) (*dynamodb.TransactWriteItemsOutput, error)
@@ -59,7 +60,7 @@ type Options struct {
 	Capacity func(op string, read, write float64)
 }
 
-// Store is a [session.Store] on DynamoDB. It has no [session.Notifier]: a held long-poll reads
+// Store is a [session.Store] on DynamoDB. It is no [session.Subscriber]: a held long-poll reads
 // its queue on a bounded backoff. It is safe for concurrent use.
 type Store struct {
 	db  API
@@ -230,14 +231,15 @@ func (s *Store) getItem(ctx context.Context, pk string) (map[string]types.Attrib
 }
 
 // Create stores a new session, and for a WebSocket session its connection index, in one write.
-func (s *Store) Create(ctx context.Context, ss *session.Session) error {
+func (s *Store) Create(ctx context.Context, ss *session.Session, sc session.Schedule) error {
 	now := s.nowMS()
 	it := &sessionItem{
 		v: 1, pi: ss.PingInterval.Milliseconds(), pt: ss.PingTimeout.Milliseconds(),
-		pong: ss.LastPong.UnixMilli(), ps: ss.PingSent, tr: ss.Transport, cn: ss.Conn,
+		pong: ss.LastPong.UnixMilli(), ps: ss.PingSent, tr: string(ss.Transport), cn: ss.Conn,
 		expires: s.ttl(now, s.opt.SessionTTL), shards: s.opt.Shards, sockets: map[string]*socketItem{},
 		mx: now + s.opt.MemberTTL.Milliseconds(),
 	}
+	it.schedule(sc)
 	if !ss.ConnectDeadline.IsZero() {
 		it.cd = ss.ConnectDeadline.UnixMilli()
 	}
@@ -294,7 +296,7 @@ func (s *Store) stateOf(sid string, it *sessionItem) (*session.State, error) {
 		return nil, session.ErrNotFound
 	}
 	if it.cl != "" {
-		return nil, &session.ClosedError{Reason: it.cl}
+		return nil, &session.ClosedError{Reason: session.Reason(it.cl), OwesNoop: it.ow}
 	}
 	st := it.state(sid)
 	st.Revision = it

@@ -17,8 +17,8 @@ func createPolling(t *testing.T, s *redis.Store, n int) []string {
 	sids := make([]string, n)
 	for i := range sids {
 		sids[i] = fmt.Sprintf("s%03d", i)
-		ss := &session.Session{ID: sids[i], Transport: "polling", PingInterval: time.Minute, PingTimeout: time.Minute, LastPong: time.Now()}
-		if err := s.Create(context.Background(), ss); err != nil {
+		ss := &session.Session{ID: sids[i], Transport: session.Polling, PingInterval: time.Minute, PingTimeout: time.Minute, LastPong: time.Now()}
+		if err := s.Create(context.Background(), ss, ss.Schedule(true)); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -43,9 +43,10 @@ func allAtOnce(sids []string, do func(i int, sid string) error) error {
 	return <-errs
 }
 
-// TestConcurrentFetchesBatched: many fetches at once (sent together in pipelines) each get their
-// own session's packets, also right after Redis forgot the script (NOSCRIPT inside a pipeline).
-func TestConcurrentFetchesBatched(t *testing.T) {
+// TestConcurrentReadsBatched: many reads and acks at once (sent together in pipelines) each get
+// their own session's packets, also right after Redis forgot the scripts (NOSCRIPT inside a
+// pipeline).
+func TestConcurrentReadsBatched(t *testing.T) {
 	_, rdb, _, s := miniStore(t)
 	ctx := context.Background()
 	const n = 200
@@ -64,15 +65,15 @@ func TestConcurrentFetchesBatched(t *testing.T) {
 			}
 		}
 		err := allAtOnce(sids, func(i int, sid string) error {
-			f, err := s.Fetch(ctx, sid, session.FetchRequest{})
+			q, err := s.Read(ctx, sid, 0)
 			want := fmt.Sprintf("%s-%d-%d", sid, round, i)
 			switch {
 			case err != nil:
 				return err
-			case len(f.Payloads) != 1 || string(f.Payloads[0]) != want:
-				return fmt.Errorf("fetch of %s got %q, want [%s]", sid, f.Payloads, want)
+			case len(q.Entries) != 1 || string(q.Entries[0].Payload) != want:
+				return fmt.Errorf("read of %s got %+v, want [%s]", sid, q.Entries, want)
 			}
-			return nil
+			return s.Ack(ctx, sid, session.Ack{Entries: q.Entries, Through: q.Through})
 		})
 		if err != nil {
 			t.Fatalf("round %d: %v", round, err)
@@ -111,9 +112,9 @@ func TestConcurrentCommitsAndLoadsBatched(t *testing.T) {
 		if err != nil || st.Sockets["/"] == nil || st.Sockets["/"].ID != fmt.Sprintf("sock%d", i) {
 			t.Fatalf("%s after the commits: %v, %+v", sid, err, st)
 		}
-		f, err := s.Fetch(ctx, sid, session.FetchRequest{})
-		if err != nil || len(f.Payloads) != 1 || string(f.Payloads[0]) != "to-"+sid {
-			t.Fatalf("fetch of %s: %v, %q", sid, err, f.Payloads)
+		q, err := s.Read(ctx, sid, 0)
+		if err != nil || len(q.Entries) != 1 || string(q.Entries[0].Payload) != "to-"+sid {
+			t.Fatalf("read of %s: %v, %+v", sid, err, q)
 		}
 	}
 }

@@ -15,10 +15,10 @@ import (
 	"github.com/serverless-socketio/server/store/redis"
 )
 
-// The store's three calls per request, each one round trip: Load (a POST rehydrates its session),
-// Commit (a chat message: a broadcast to the lobby and an ack to the sender) and Fetch (a GET
-// that finds one packet). Each runs on miniredis and, as "real", on the Redis at
-// SIO_TEST_REDIS_URL (skipped when it is unset).
+// The store's calls per request, each one round trip: Load (a POST rehydrates its session),
+// Commit (a chat message: a broadcast to the lobby and an ack to the sender), and a GET's Read
+// (that finds one packet) and Ack (with the release of its lease). Each runs on miniredis and,
+// as "real", on the Redis at SIO_TEST_REDIS_URL (skipped when it is unset).
 
 // benchStores runs bench on a store on a fresh miniredis, and on one on the real Redis under a
 // key prefix of its own, whose keys are deleted at the end.
@@ -66,8 +66,8 @@ func benchLobby(b *testing.B, s *redis.Store, members int) []string {
 	sids := make([]string, members)
 	for i := range sids {
 		sids[i] = fmt.Sprintf("bench-%d", i)
-		ss := &session.Session{ID: sids[i], Transport: "polling", PingInterval: time.Hour, PingTimeout: time.Hour, LastPong: time.Now()}
-		if err := s.Create(ctx, ss); err != nil {
+		ss := &session.Session{ID: sids[i], Transport: session.Polling, PingInterval: time.Hour, PingTimeout: time.Hour, LastPong: time.Now()}
+		if err := s.Create(ctx, ss, ss.Schedule(true)); err != nil {
 			b.Fatal(err)
 		}
 		var batch session.Batch
@@ -118,34 +118,72 @@ func BenchmarkCommit(b *testing.B) {
 	})
 }
 
-// BenchmarkFetch measures a GET's fetch that finds one packet, a broadcast to the lobby (committed
-// outside the timed part), with the GET's poll bookkeeping: one script call reading the session's
-// log and its three rooms' logs. On miniredis the time grows with the length of the lobby's log
-// (one entry per iteration, all within the retention): miniredis's XRANGE scans a stream from its
+// BenchmarkRead measures a GET's read that finds one packet, a broadcast to the lobby (committed
+// and acknowledged outside the timed part): one read-only script call reading the session's log
+// and its three rooms' logs. On miniredis the time grows with the length of the lobby's log (one
+// entry per iteration, all within the retention): miniredis's XRANGE scans a stream from its
 // start, where Redis seeks. Compare its numbers at equal -benchtime only.
-func BenchmarkFetch(b *testing.B) {
+func BenchmarkRead(b *testing.B) {
 	benchStores(b, func(b *testing.B, s *redis.Store) {
-		sids := benchLobby(b, s, 2)
-		sender, sid := sids[0], sids[1]
+		sender, sid, msg := benchBroadcast(b, s)
 		ctx := context.Background()
-		msg := []byte(`42/chat,["chat_message",{"text":"hi"}]`)
-		var batch session.Batch
-		batch.Broadcast("/chat", []string{"lobby"}, nil, msg)
-		req := session.FetchRequest{Poll: "bench-poll", Hold: 30 * time.Second, Ping: true}
 		b.ReportAllocs()
 		for b.Loop() {
 			b.StopTimer()
-			if _, err := s.Commit(ctx, sender, &batch); err != nil {
-				b.Fatal(err)
-			}
+			broadcast(b, s, sender, msg)
 			b.StartTimer()
-			f, err := s.Fetch(ctx, sid, req)
+			q, err := s.Read(ctx, sid, 0)
 			if err != nil {
 				b.Fatal(err)
 			}
-			if len(f.Payloads) != 1 || string(f.Payloads[0]) != string(msg) || f.Pinged {
-				b.Fatalf("Fetch = %q (pinged %v), want [%s]", f.Payloads, f.Pinged, msg)
+			if len(q.Entries) != 1 || string(q.Entries[0].Payload) != string(msg) {
+				b.Fatalf("Read = %+v, want [%s]", q.Entries, msg)
+			}
+			b.StopTimer()
+			if err := s.Ack(ctx, sid, session.Ack{Entries: q.Entries, Through: q.Through}); err != nil {
+				b.Fatal(err)
+			}
+			b.StartTimer()
+		}
+	})
+}
+
+// BenchmarkAck measures a GET's acknowledgement of the packet it wrote, with the release of its
+// poll lease: one small script call.
+func BenchmarkAck(b *testing.B) {
+	benchStores(b, func(b *testing.B, s *redis.Store) {
+		sender, sid, msg := benchBroadcast(b, s)
+		ctx := context.Background()
+		b.ReportAllocs()
+		for b.Loop() {
+			b.StopTimer()
+			broadcast(b, s, sender, msg)
+			if err := s.Acquire(ctx, sid, session.LeasePoll, "bench-poll", 30*time.Second); err != nil {
+				b.Fatal(err)
+			}
+			q, err := s.Read(ctx, sid, 0)
+			if err != nil || len(q.Entries) != 1 {
+				b.Fatalf("Read = %+v, %v", q, err)
+			}
+			b.StartTimer()
+			a := session.Ack{Entries: q.Entries, Through: q.Through, Release: session.LeasePoll, Token: "bench-poll"}
+			if err := s.Ack(ctx, sid, a); err != nil {
+				b.Fatal(err)
 			}
 		}
 	})
+}
+
+// benchBroadcast returns a lobby's sender and a member, and the chat message the sender sends.
+func benchBroadcast(b *testing.B, s *redis.Store) (sender, member string, msg []byte) {
+	sids := benchLobby(b, s, 2)
+	return sids[0], sids[1], []byte(`42/chat,["chat_message",{"text":"hi"}]`)
+}
+
+func broadcast(b *testing.B, s *redis.Store, sender string, msg []byte) {
+	var batch session.Batch
+	batch.Broadcast("/chat", []string{"lobby"}, nil, msg)
+	if _, err := s.Commit(context.Background(), sender, &batch); err != nil {
+		b.Fatal(err)
+	}
 }

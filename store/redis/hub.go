@@ -2,17 +2,26 @@ package redis
 
 import (
 	"context"
+	"strconv"
+	"strings"
 	"sync"
 	"time"
 
 	goredis "github.com/redis/go-redis/v9"
+
+	"github.com/serverless-socketio/server/session"
 )
 
 // hub multiplexes every watch of the process onto one pub/sub connection: a channel is
-// subscribed once however many polls wait on it, and a watch is active only once Redis has
-// confirmed its subscriptions (so nothing published after Watch returns is missed).
+// subscribed once however many readers follow it, a message is parsed once into a
+// session.Event and handed to each watch of its channel, and a watch is active only once Redis
+// has confirmed its subscriptions (so nothing published after Watch returns is missed). Redis
+// delivers one connection's messages in the order it executed the PUBLISHes, which is commit
+// order; a message is lost only while the connection is down, and the resubscription that
+// follows is a gap for every watch of the channel.
 type hub struct {
-	rdb goredis.UniversalClient
+	rdb    goredis.UniversalClient
+	prefix string
 
 	mu     sync.Mutex
 	ps     *goredis.PubSub
@@ -32,6 +41,7 @@ type hub struct {
 }
 
 type hubChannel struct {
+	room     *session.RoomRef // nil: a session's channel
 	refs     int
 	wanted   bool          // the last command sent for it was SUBSCRIBE
 	pending  int           // commands sent and not yet confirmed
@@ -47,18 +57,63 @@ type hubCommand struct {
 	channels  []string
 }
 
+// maxPending bounds the events a watch keeps for a reader that does not take them: past it they
+// are dropped for one gap (the reader reads the logs instead).
+const maxPending = 4096
+
 type hubWatch struct {
 	h     *hub
 	names []string
 	ch    chan struct{}
 	once  sync.Once
+
+	mu      sync.Mutex
+	pending []session.Event
 }
 
 func (w *hubWatch) C() <-chan struct{} { return w.ch }
 func (w *hubWatch) Stop()              { w.once.Do(func() { w.h.release(w) }) }
 
-func newHub(rdb goredis.UniversalClient) *hub {
-	return &hub{rdb: rdb, chans: make(map[string]*hubChannel), wakeup: make(chan struct{}, 1), done: make(chan struct{}), linger: 2 * time.Second}
+func (w *hubWatch) Events() []session.Event {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	ev := w.pending
+	w.pending = nil
+	return ev
+}
+
+// push queues ev for the reader and signals it; h.mu is held.
+func (w *hubWatch) push(ev session.Event) {
+	w.mu.Lock()
+	switch {
+	case len(w.pending) < maxPending:
+		w.pending = append(w.pending, ev)
+	case w.pending[0].Kind != session.EventGap:
+		w.pending = append(w.pending[:0], session.Event{Kind: session.EventGap})
+	}
+	w.mu.Unlock()
+	select {
+	case w.ch <- struct{}{}:
+	default:
+	}
+}
+
+func newHub(rdb goredis.UniversalClient, prefix string) *hub {
+	return &hub{rdb: rdb, prefix: prefix, chans: make(map[string]*hubChannel), wakeup: make(chan struct{}, 1), done: make(chan struct{}), linger: 2 * time.Second}
+}
+
+// topics names the channels of a session and its rooms (see lua/lib.lua), with the room of each.
+func (h *hub) topics(sid string, rooms []session.RoomRef) ([]string, []*session.RoomRef) {
+	names := make([]string, 0, len(rooms)+1)
+	refs := make([]*session.RoomRef, 0, len(rooms)+1)
+	names = append(names, h.prefix+":w:s:"+sid)
+	refs = append(refs, nil)
+	for i := range rooms {
+		r := rooms[i]
+		names = append(names, h.prefix+":w:r:"+strconv.Itoa(len(r.Namespace))+":"+r.Namespace+":"+r.Room)
+		refs = append(refs, &r)
+	}
+	return names, refs
 }
 
 // start opens the pub/sub connection on first use; h.mu is held.
@@ -108,11 +163,12 @@ func (h *hub) mark() uint64 {
 	return h.seq
 }
 
-// watchSince is watch that also reports whether an event for names may have been missed since
-// mark: false only if every channel was already subscribed (confirmed) at mark and nothing
-// reached it since. Then a fetch made after mark saw everything a wake-up could announce.
-func (h *hub) watchSince(ctx context.Context, names []string, mark uint64) (*hubWatch, bool, error) {
-	w, err := h.watch(ctx, names)
+// watch follows the channels of a session and its rooms, and reports whether an event for them
+// may have been missed since mark: false only if every channel was already subscribed
+// (confirmed) at mark and nothing reached it since. Then a read made after mark saw everything.
+func (h *hub) watch(ctx context.Context, sid string, rooms []session.RoomRef, mark uint64) (session.Watch, bool, error) {
+	names, refs := h.topics(sid, rooms)
+	w, err := h.watchChannels(ctx, names, refs)
 	if err != nil {
 		return nil, true, err
 	}
@@ -127,7 +183,9 @@ func (h *hub) watchSince(ctx context.Context, names []string, mark uint64) (*hub
 	return w, false, nil
 }
 
-func (h *hub) watch(ctx context.Context, names []string) (*hubWatch, error) {
+// watchChannels subscribes the channels (refs: the room of each, nil for a session's) and
+// returns once they are all active.
+func (h *hub) watchChannels(ctx context.Context, names []string, refs []*session.RoomRef) (*hubWatch, error) {
 	w := &hubWatch{h: h, names: names, ch: make(chan struct{}, 1)}
 	h.mu.Lock()
 	if h.closed {
@@ -137,10 +195,10 @@ func (h *hub) watch(ctx context.Context, names []string) (*hubWatch, error) {
 	h.start()
 	var subscribe []string
 	waits := make([]chan struct{}, 0, len(names))
-	for _, name := range names {
+	for i, name := range names {
 		c := h.chans[name]
 		if c == nil {
-			c = &hubChannel{active: make(chan struct{}), watchers: make(map[*hubWatch]struct{})}
+			c = &hubChannel{room: refs[i], active: make(chan struct{}), watchers: make(map[*hubWatch]struct{})}
 			h.chans[name] = c
 		}
 		c.refs++
@@ -235,25 +293,75 @@ func (h *hub) receive(in <-chan any) {
 	for m := range in {
 		switch m := m.(type) {
 		case *goredis.Message:
-			h.notify(m.Channel)
+			h.notify(m.Channel, m.Payload)
 		case *goredis.Subscription:
 			h.confirm(m)
 		}
 	}
 }
 
-func (h *hub) notify(name string) {
+func (h *hub) notify(name, payload string) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	h.seq++
-	if c := h.chans[name]; c != nil {
-		c.last = h.seq
-		for w := range c.watchers {
-			select {
-			case w.ch <- struct{}{}:
-			default:
-			}
+	c := h.chans[name]
+	if c == nil {
+		return
+	}
+	c.last = h.seq
+	if len(c.watchers) == 0 {
+		return
+	}
+	ev, ok := parseEvent(payload, c.room)
+	if !ok {
+		ev = session.Event{Kind: session.EventGap}
+	}
+	for w := range c.watchers {
+		w.push(ev)
+	}
+}
+
+// parseEvent parses a message of a session's or a room's channel (see lua/lib.lua):
+// "c<id>" (the session changed) or "e<id> <n>\n<except: n bytes><payload>" (an entry).
+func parseEvent(msg string, room *session.RoomRef) (session.Event, bool) {
+	if len(msg) < 2 {
+		return session.Event{}, false
+	}
+	if msg[0] == 'c' {
+		id, err := parseID(msg[1:])
+		return session.Event{Kind: session.EventChanged, ID: id}, err == nil
+	}
+	nl := strings.IndexByte(msg[:min(len(msg), 64)], '\n')
+	if msg[0] != 'e' || nl < 0 {
+		return session.Event{}, false
+	}
+	head := msg[1:nl]
+	sp := strings.IndexByte(head, ' ')
+	if sp < 0 {
+		return session.Event{}, false
+	}
+	id, err := parseID(head[:sp])
+	n, err2 := strconv.Atoi(head[sp+1:])
+	body := msg[nl+1:]
+	if err != nil || err2 != nil || n < 0 || n > len(body) {
+		return session.Event{}, false
+	}
+	ev := session.Event{Kind: session.EventEntry, ID: id, Room: room, Payload: []byte(body[n:])}
+	if n > 0 {
+		ev.Except = splitNUL(body[:n])
+	}
+	return ev, true
+}
+
+func splitNUL(s string) []string {
+	var out []string
+	for {
+		i := strings.IndexByte(s, 0)
+		if i < 0 {
+			return append(out, s)
 		}
+		out = append(out, s[:i])
+		s = s[i+1:]
 	}
 }
 
@@ -267,14 +375,10 @@ func (h *hub) confirm(m *goredis.Subscription) {
 	}
 	if c.pending == 0 {
 		// Not ours: go-redis re-subscribed after a reconnect. Anything published while the
-		// connection was down is lost, so wake every watcher to fetch again, and count it as an
-		// event for watchSince.
+		// connection was down is lost: a gap for every watcher, and an event for watch's mark.
 		c.last = h.seq
 		for w := range c.watchers {
-			select {
-			case w.ch <- struct{}{}:
-			default:
-			}
+			w.push(session.Event{Kind: session.EventGap})
 		}
 		return
 	}

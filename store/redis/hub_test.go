@@ -8,14 +8,24 @@ import (
 
 	"github.com/alicebob/miniredis/v2"
 	goredis "github.com/redis/go-redis/v9"
+
+	"github.com/serverless-socketio/server/session"
 )
+
+// The channels of session "a" and of room "b" of namespace "/", on the test hub's prefix.
+const (
+	chanA = "t:w:s:a"
+	chanB = "t:w:r:1:/:b"
+)
+
+var roomB = []session.RoomRef{{Namespace: "/", Room: "b"}}
 
 func testHub(t *testing.T, linger time.Duration) (*hub, *goredis.Client) {
 	t.Helper()
 	mr := miniredis.RunT(t)
 	rdb := goredis.NewClient(&goredis.Options{Addr: mr.Addr()})
 	t.Cleanup(func() { rdb.Close() })
-	h := newHub(rdb)
+	h := newHub(rdb, "t")
 	h.linger = linger
 	t.Cleanup(func() { h.close() })
 	return h, rdb
@@ -47,19 +57,19 @@ func waitEvents(t *testing.T, h *hub, mark uint64, n uint64) {
 func TestHubLinger(t *testing.T) {
 	h, rdb := testHub(t, 200*time.Millisecond)
 	ctx := context.Background()
-	w, err := h.watch(ctx, []string{"a"})
+	w, _, err := h.watch(ctx, "a", nil, 0)
 	if err != nil {
 		t.Fatal(err)
 	}
 	w.Stop()
-	if !subscribed(t, rdb, "a") {
+	if !subscribed(t, rdb, chanA) {
 		t.Fatal("unsubscribed at once; want it kept for the linger")
 	}
-	w, err = h.watch(ctx, []string{"a"})
+	w, _, err = h.watch(ctx, "a", nil, 0)
 	if err != nil {
 		t.Fatal(err)
 	}
-	rdb.Publish(ctx, "a", "1")
+	rdb.Publish(ctx, chanA, "c1-0")
 	select {
 	case <-w.C():
 	case <-time.After(5 * time.Second):
@@ -67,7 +77,7 @@ func TestHubLinger(t *testing.T) {
 	}
 	w.Stop()
 	deadline := time.Now().Add(5 * time.Second)
-	for subscribed(t, rdb, "a") {
+	for subscribed(t, rdb, chanA) {
 		if time.Now().After(deadline) {
 			t.Fatal("still subscribed long after the linger")
 		}
@@ -75,29 +85,29 @@ func TestHubLinger(t *testing.T) {
 	}
 }
 
-// TestHubWatchSince: a watch reports nothing missed only if its channels were subscribed at the
+// TestHubWatchMissed: a watch reports nothing missed only if its channels were subscribed at the
 // mark and had no message since.
-func TestHubWatchSince(t *testing.T) {
+func TestHubWatchMissed(t *testing.T) {
 	h, rdb := testHub(t, time.Hour)
 	ctx := context.Background()
 	mark := h.mark()
-	w, missed, err := h.watchSince(ctx, []string{"a", "b"}, mark)
+	w, missed, err := h.watch(ctx, "a", roomB, mark)
 	if err != nil || !missed {
 		t.Fatalf("first watch: missed %v, %v; want missed (not subscribed at the mark)", missed, err)
 	}
 	w.Stop()
 
 	mark = h.mark()
-	w, missed, err = h.watchSince(ctx, []string{"a", "b"}, mark)
+	w, missed, err = h.watch(ctx, "a", roomB, mark)
 	if err != nil || missed {
 		t.Fatalf("watch of lingering channels with nothing since the mark: missed %v, %v; want not missed", missed, err)
 	}
 	w.Stop()
 
 	mark = h.mark()
-	rdb.Publish(ctx, "b", "1")
+	rdb.Publish(ctx, chanB, "e1-0 0\nx")
 	waitEvents(t, h, mark, 1)
-	w, missed, err = h.watchSince(ctx, []string{"a", "b"}, mark)
+	w, missed, err = h.watch(ctx, "a", roomB, mark)
 	if err != nil || !missed {
 		t.Fatalf("a message on b after the mark, before the watch: missed %v, %v; want missed", missed, err)
 	}
@@ -105,7 +115,7 @@ func TestHubWatchSince(t *testing.T) {
 
 	// A message before the mark is not missed: a fetch after the mark saw what it announced.
 	mark = h.mark()
-	w, missed, err = h.watchSince(ctx, []string{"a", "b"}, mark)
+	w, missed, err = h.watch(ctx, "a", roomB, mark)
 	if err != nil || missed {
 		t.Fatalf("message before the mark: missed %v, %v; want not missed", missed, err)
 	}
@@ -113,34 +123,68 @@ func TestHubWatchSince(t *testing.T) {
 
 	// A channel not subscribed at the mark, with the others lingering: missed.
 	mark = h.mark()
-	w, missed, err = h.watchSince(ctx, []string{"a", "c"}, mark)
+	w, missed, err = h.watch(ctx, "a", []session.RoomRef{{Namespace: "/", Room: "c"}}, mark)
 	if err != nil || !missed {
 		t.Fatalf("a new channel: missed %v, %v; want missed", missed, err)
 	}
 	w.Stop()
 }
 
-// TestHubWatchSinceAfterExpiry: once a lingering channel is unsubscribed, a watch reports it
-// missed (messages published meanwhile never reached the hub).
-func TestHubWatchSinceAfterExpiry(t *testing.T) {
+// TestHubWatchAfterExpiry: once a lingering channel is unsubscribed, a watch reports it missed
+// (messages published meanwhile never reached the hub).
+func TestHubWatchAfterExpiry(t *testing.T) {
 	h, rdb := testHub(t, 100*time.Millisecond)
 	ctx := context.Background()
-	w, err := h.watch(ctx, []string{"a"})
+	w, _, err := h.watch(ctx, "a", nil, 0)
 	if err != nil {
 		t.Fatal(err)
 	}
 	w.Stop()
 	deadline := time.Now().Add(5 * time.Second)
-	for subscribed(t, rdb, "a") {
+	for subscribed(t, rdb, chanA) {
 		if time.Now().After(deadline) {
 			t.Fatal("never unsubscribed")
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
 	mark := h.mark()
-	w, missed, err := h.watchSince(ctx, []string{"a"}, mark)
+	w, missed, err := h.watch(ctx, "a", nil, mark)
 	if err != nil || !missed {
 		t.Fatalf("watch after the linger expired: missed %v, %v; want missed", missed, err)
 	}
 	w.Stop()
+}
+
+// TestParseEvent: the messages commit.lua publishes, and what the hub makes of them.
+func TestParseEvent(t *testing.T) {
+	room := &session.RoomRef{Namespace: "/chat", Room: "lobby"}
+	cases := []struct {
+		msg  string
+		room *session.RoomRef
+		ok   bool
+		want session.Event
+	}{
+		{"c17-3", nil, true, session.Event{Kind: session.EventChanged, ID: session.ID{Time: 17, Seq: 3}}},
+		{"e17-4 0\n42[\"x\"]", nil, true, session.Event{Kind: session.EventEntry, ID: session.ID{Time: 17, Seq: 4}, Payload: []byte(`42["x"]`)}},
+		{"e9-0 7\nmuted\x00A2\n\x1eb", room, true, session.Event{Kind: session.EventEntry, ID: session.ID{Time: 9}, Room: room, Except: []string{"muted", "A"}, Payload: []byte("2\n\x1eb")}},
+		{"e9-0 0\n", room, true, session.Event{Kind: session.EventEntry, ID: session.ID{Time: 9}, Room: room, Payload: []byte{}}},
+		{"", nil, false, session.Event{}},
+		{"c", nil, false, session.Event{}},
+		{"cx-1", nil, false, session.Event{}},
+		{"e1-1 5\nab", nil, false, session.Event{}},
+		{"e1-1\nab", nil, false, session.Event{}},
+		{"e1-1 -1\nab", nil, false, session.Event{}},
+		{"z1-1 0\n", nil, false, session.Event{}},
+	}
+	for _, tc := range cases {
+		got, ok := parseEvent(tc.msg, tc.room)
+		if ok != tc.ok {
+			t.Errorf("parseEvent(%q): ok %v", tc.msg, ok)
+			continue
+		}
+		if ok && (got.Kind != tc.want.Kind || got.ID != tc.want.ID || got.Room != tc.want.Room ||
+			string(got.Payload) != string(tc.want.Payload) || !slices.Equal(got.Except, tc.want.Except)) {
+			t.Errorf("parseEvent(%q) = %+v, want %+v", tc.msg, got, tc.want)
+		}
+	}
 }

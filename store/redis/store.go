@@ -20,13 +20,19 @@ var (
 	libLua string
 	//go:embed lua/commit.lua
 	commitLua string
-	//go:embed lua/fetch.lua
-	fetchLua string
+	//go:embed lua/read.lua
+	readLua string
+	//go:embed lua/ack.lua
+	ackLua string
+	//go:embed lua/acquire.lua
+	acquireLua string
 	//go:embed lua/load_conn.lua
 	loadConnLua string
 
 	commitScript   = goredis.NewScript(libLua + commitLua)
-	fetchScript    = goredis.NewScript(libLua + fetchLua)
+	readScript     = goredis.NewScript(libLua + readLua)
+	ackScript      = goredis.NewScript(libLua + ackLua)
+	acquireScript  = goredis.NewScript(libLua + acquireLua)
 	loadConnScript = goredis.NewScript(loadConnLua)
 )
 
@@ -34,8 +40,9 @@ var (
 type Options struct {
 	// Prefix starts every key and channel name; zero means "sio".
 	Prefix string
-	// SessionTTL is how long a session's keys live after its last activity; zero means 2 minutes.
-	// It must exceed pingInterval+pingTimeout of every session, or live sessions vanish.
+	// SessionTTL is how long a session's keys live after its last commit; zero means 2 minutes.
+	// It must exceed pingInterval+pingTimeout of every session (a live one pongs that often), or
+	// live sessions vanish.
 	SessionTTL time.Duration
 	// Retention is how long a room log keeps an entry; zero means SessionTTL. A live session
 	// reads at least once per pingInterval+pingTimeout, so the default loses nothing.
@@ -43,11 +50,15 @@ type Options struct {
 	// ClosedTTL is how long a closed session stays known as closed (so that a poll still held
 	// learns why it ended) before it becomes unknown; zero means 1 minute.
 	ClosedTTL time.Duration
-	// Now is the clock; nil means time.Now. Tests set it to drive heartbeats.
+	// Pumped says that every WebSocket is written by the process holding it
+	// (handler.Config.Pump): commits then keep no sets of WebSocket members and list no
+	// sessions to push to.
+	Pumped bool
+	// Now is the clock; nil means time.Now. Tests set it to drive heartbeats and leases.
 	Now func() time.Time
 }
 
-// Store is a [session.Store] and [session.Notifier] on Redis (or any server speaking its
+// Store is a [session.Store] and [session.Subscriber] on Redis (or any server speaking its
 // protocol with Lua scripting and streams, Redis ≥ 6.2). It is safe for concurrent use.
 type Store struct {
 	rdb   goredis.UniversalClient
@@ -57,8 +68,8 @@ type Store struct {
 }
 
 var (
-	_ session.Store           = (*Store)(nil)
-	_ session.MarkingNotifier = (*Store)(nil)
+	_ session.Store      = (*Store)(nil)
+	_ session.Subscriber = (*Store)(nil)
 )
 
 // New returns a store on rdb. The caller keeps ownership of rdb; call [Store.Close] to stop the
@@ -79,36 +90,36 @@ func New(rdb goredis.UniversalClient, opt Options) *Store {
 	if opt.Now == nil {
 		opt.Now = time.Now
 	}
-	return &Store{rdb: rdb, opt: opt, hub: newHub(rdb), batch: newBatcher(rdb, fetchWorkers)}
+	return &Store{rdb: rdb, opt: opt, hub: newHub(rdb, opt.Prefix), batch: newBatcher(rdb, fetchWorkers)}
 }
 
 // Close stops the pub/sub connection used by watches. The store must not be used afterwards.
 func (s *Store) Close() error { s.batch.close(); return s.hub.close() }
 
-// fetchWorkers is how many fetch pipelines may be in flight at once.
+// fetchWorkers is how many pipelines of store calls may be in flight at once.
 const fetchWorkers = 4
 
 func (s *Store) sessionKey(sid string) string { return s.opt.Prefix + ":{" + sid + "}" }
 func (s *Store) logKey(sid string) string     { return s.opt.Prefix + ":{" + sid + "}:q" }
-func (s *Store) aliveKey() string             { return s.opt.Prefix + ":alive" }
-func (s *Store) pingKey() string              { return s.opt.Prefix + ":ping" }
-func (s *Store) connKey(conn string) string   { return s.opt.Prefix + ":c:" + conn }
-func ms(d time.Duration) int64                { return d.Milliseconds() }
+func (s *Store) leaseKey(sid string, l session.Lease) string {
+	return s.opt.Prefix + ":{" + sid + "}:l:" + string(l)
+}
+func (s *Store) aliveKey() string           { return s.opt.Prefix + ":alive" }
+func (s *Store) pingKey() string            { return s.opt.Prefix + ":ping" }
+func (s *Store) connKey(conn string) string { return s.opt.Prefix + ":c:" + conn }
+func ms(d time.Duration) int64              { return d.Milliseconds() }
 
 func unavailable(err error) error {
 	return fmt.Errorf("redis store: %w: %w", session.ErrUnavailable, err)
 }
 
-// Create stores a new session in one round trip (MULTI: HSET, PEXPIRE, ZADD, and for a
-// WebSocket session the connection index and the ping schedule).
-func (s *Store) Create(ctx context.Context, ss *session.Session) error {
+// Create stores a new session in one round trip (MULTI: HSET, PEXPIRE, the hints' ZADDs, and
+// for a WebSocket session the connection index).
+func (s *Store) Create(ctx context.Context, ss *session.Session, sc session.Schedule) error {
 	key := s.sessionKey(ss.ID)
-	pong := ss.LastPong.UnixMilli()
-	deadline := ss.Deadline().UnixMilli()
-	fields := []any{"pi", ms(ss.PingInterval), "pt", ms(ss.PingTimeout), "pong", pong, "ps", 0, "tr", ss.Transport}
+	fields := []any{"pi", ms(ss.PingInterval), "pt", ms(ss.PingTimeout), "pong", ss.LastPong.UnixMilli(), "ps", 0, "tr", string(ss.Transport)}
 	if !ss.ConnectDeadline.IsZero() {
 		fields = append(fields, "cd", ss.ConnectDeadline.UnixMilli())
-		deadline = min(deadline, ss.ConnectDeadline.UnixMilli())
 	}
 	if ss.Conn != "" {
 		fields = append(fields, "cn", ss.Conn)
@@ -116,12 +127,12 @@ func (s *Store) Create(ctx context.Context, ss *session.Session) error {
 	_, err := s.rdb.TxPipelined(ctx, func(p goredis.Pipeliner) error {
 		p.HSet(ctx, key, fields...)
 		p.PExpire(ctx, key, s.opt.SessionTTL)
-		p.ZAdd(ctx, s.aliveKey(), goredis.Z{Score: float64(deadline), Member: ss.ID})
+		p.ZAdd(ctx, s.aliveKey(), goredis.Z{Score: float64(sc.Deadline.UnixMilli()), Member: ss.ID})
+		if !sc.PingAt.IsZero() {
+			p.ZAdd(ctx, s.pingKey(), goredis.Z{Score: float64(sc.PingAt.UnixMilli()), Member: ss.ID})
+		}
 		if ss.Conn != "" {
 			p.Set(ctx, s.connKey(ss.Conn), ss.ID, s.opt.SessionTTL)
-		}
-		if ss.Transport == "websocket" {
-			p.ZAdd(ctx, s.pingKey(), goredis.Z{Score: float64(ss.PingDue().UnixMilli()), Member: ss.ID})
 		}
 		return nil
 	})
@@ -168,14 +179,11 @@ func stateFromHash(sid string, h map[string]string) (*session.State, error) {
 		return nil, session.ErrNotFound
 	}
 	if reason, ok := h["cl"]; ok {
-		return nil, &session.ClosedError{Reason: reason}
+		return nil, &session.ClosedError{Reason: session.Reason(reason), OwesNoop: h["ow"] == "1"}
 	}
 	st := &session.State{Sockets: make(map[string]*session.Socket)}
-	st.Session = sessionFromFields(sid, h["pong"], h["pi"], h["pt"], h["ps"])
-	st.Transport, st.Conn, st.Probe = h["tr"], h["cn"], h["pr"]
-	if cd, err := strconv.ParseInt(h["cd"], 10, 64); err == nil {
-		st.ConnectDeadline = time.UnixMilli(cd)
-	}
+	st.Session = sessionFromFields(sid, h["pong"], h["pi"], h["pt"], h["ps"], h["cd"])
+	st.Transport, st.Conn, st.Probe = transport(h["tr"]), h["cn"], h["pr"]
 	if pb, ok := h["pb"]; ok {
 		st.Pending = []byte(pb)
 	}
@@ -189,6 +197,13 @@ func stateFromHash(sid string, h map[string]string) (*session.State, error) {
 		}
 	}
 	return st, nil
+}
+
+func transport(tr string) session.Transport {
+	if tr == "" {
+		return session.Polling
+	}
+	return session.Transport(tr)
 }
 
 // roomNames decodes "room\0join\0..." into sorted room names without the namespace-wide room.
@@ -207,15 +222,19 @@ func roomNames(encoded string) []string {
 	return rooms
 }
 
-func sessionFromFields(sid, pong, pi, pt, ps string) session.Session {
+func sessionFromFields(sid, pong, pi, pt, ps, cd string) session.Session {
 	atoi := func(s string) int64 { n, _ := strconv.ParseInt(s, 10, 64); return n }
-	return session.Session{
+	s := session.Session{
 		ID:           sid,
 		PingInterval: time.Duration(atoi(pi)) * time.Millisecond,
 		PingTimeout:  time.Duration(atoi(pt)) * time.Millisecond,
 		LastPong:     time.UnixMilli(atoi(pong)),
 		PingSent:     ps == "1",
 	}
+	if cd != "" {
+		s.ConnectDeadline = time.UnixMilli(atoi(cd))
+	}
+	return s
 }
 
 // Commit applies the batch with one script call (one round trip). A broadcast costs one XADD and
@@ -224,56 +243,23 @@ func (s *Store) Commit(ctx context.Context, sid string, b *session.Batch) (*sess
 	if b.Len() == 0 {
 		return &session.Committed{}, nil
 	}
-	ifExpired := "0"
-	args := make([]any, 7, 7+4*len(b.Ops))
+	args := make([]any, 9, 9+4*len(b.Ops))
+	args[0], args[1] = s.opt.Now().UnixMilli(), s.opt.Prefix
+	args[2], args[3], args[4] = ms(s.opt.SessionTTL), ms(s.opt.Retention), ms(s.opt.ClosedTTL)
+	args[5], args[6], args[7], args[8] = sid, "", "", "0"
+	if s.opt.Pumped {
+		args[8] = "1"
+	}
 	for _, op := range b.Ops {
-		switch op.Kind {
-		case session.OpConnect:
-			args = append(args, "C", op.Namespace, op.Socket)
-		case session.OpDisconnect:
-			args = append(args, "X", op.Namespace)
-		case session.OpJoin:
-			args = append(args, "J", op.Namespace, op.Room)
-		case session.OpLeave:
-			args = append(args, "L", op.Namespace, op.Room)
-		case session.OpSetData:
-			args = append(args, "D", op.Namespace, []byte(op.Data))
-		case session.OpSend:
-			args = append(args, "S", op.Payload)
-		case session.OpBroadcast:
-			args = append(args, "B", op.Namespace, len(op.Rooms))
-			for _, r := range op.Rooms {
-				args = append(args, r)
-			}
-			args = append(args, len(op.Except))
-			for _, r := range op.Except {
-				args = append(args, r)
-			}
-			args = append(args, op.Payload)
-		case session.OpPong:
-			args = append(args, "P")
-		case session.OpSetPending:
-			args = append(args, "A", []byte(op.Data))
-		case session.OpProbe:
-			args = append(args, "R", op.Socket)
-		case session.OpUpgrade:
-			args = append(args, "U")
-		case session.OpClose:
-			args = append(args, "Q", op.Reason)
-			if op.IfExpired {
-				ifExpired = "1"
-			}
-		default:
-			return nil, fmt.Errorf("redis store: unknown operation %d", op.Kind)
+		if op.Kind == session.OpRequire {
+			args[6], args[7] = strconv.FormatInt(op.Clock.LastPong.UnixMilli(), 10), msOrEmpty(op.Clock.ConnectDeadline)
+			continue
+		}
+		var err error
+		if args, err = appendOp(args, op); err != nil {
+			return nil, err
 		}
 	}
-	args[0] = s.opt.Now().UnixMilli()
-	args[1] = s.opt.Prefix
-	args[2] = ms(s.opt.SessionTTL)
-	args[3] = ms(s.opt.Retention)
-	args[4] = ms(s.opt.ClosedTTL)
-	args[5] = sid
-	args[6] = ifExpired
 	res, err := s.batch.script(ctx, commitScript, []string{s.sessionKey(sid), s.logKey(sid)}, args...).StringSlice()
 	if err != nil {
 		return nil, unavailable(err)
@@ -290,38 +276,76 @@ func (s *Store) Commit(ctx context.Context, sid string, b *session.Batch) (*sess
 	}
 }
 
-// Fetch runs one script call (one round trip) that reads the session log and every room log the
-// session reads from, and advances the cursor.
-func (s *Store) Fetch(ctx context.Context, sid string, req session.FetchRequest) (*session.Fetched, error) {
-	max := req.Max
+func msOrEmpty(t time.Time) string {
+	if t.IsZero() {
+		return ""
+	}
+	return strconv.FormatInt(t.UnixMilli(), 10)
+}
+
+// appendOp appends the commit script's encoding of op (see lua/commit.lua).
+func appendOp(args []any, op session.Op) ([]any, error) {
+	switch op.Kind {
+	case session.OpConnect:
+		return append(args, "C", op.Namespace, op.Socket), nil
+	case session.OpDisconnect:
+		return append(args, "X", op.Namespace), nil
+	case session.OpJoin:
+		return append(args, "J", op.Namespace, op.Room), nil
+	case session.OpLeave:
+		return append(args, "L", op.Namespace, op.Room), nil
+	case session.OpSetData:
+		return append(args, "D", op.Namespace, []byte(op.Data)), nil
+	case session.OpSend:
+		return append(args, "S", op.Payload), nil
+	case session.OpBroadcast:
+		args = append(args, "B", op.Namespace, len(op.Rooms))
+		for _, r := range op.Rooms {
+			args = append(args, r)
+		}
+		args = append(args, len(op.Except))
+		for _, r := range op.Except {
+			args = append(args, r)
+		}
+		return append(args, op.Payload), nil
+	case session.OpPong:
+		return append(args, "P", op.At.UnixMilli()), nil
+	case session.OpSetPending:
+		return append(args, "A", []byte(op.Data)), nil
+	case session.OpProbe:
+		return append(args, "R", op.Socket), nil
+	case session.OpUpgrade:
+		return append(args, "U"), nil
+	case session.OpSchedule:
+		ping := int64(0)
+		if !op.Schedule.PingAt.IsZero() {
+			ping = op.Schedule.PingAt.UnixMilli()
+		}
+		return append(args, "T", op.Schedule.Deadline.UnixMilli(), ping), nil
+	case session.OpClose:
+		owes := "0"
+		if op.OwesNoop {
+			owes = "1"
+		}
+		return append(args, "Q", string(op.Reason), owes), nil
+	}
+	return nil, fmt.Errorf("redis store: unknown operation %d", op.Kind)
+}
+
+// Read runs one read-only script call (one round trip) that reads the session hash, the session
+// log and every room log the session reads from.
+func (s *Store) Read(ctx context.Context, sid string, max int) (*session.Queued, error) {
 	if max <= 0 {
 		max = 1024
 	}
-	ping := "0"
-	if req.Ping {
-		ping = "1"
-	}
-	transport := req.Transport
-	if transport == "" {
-		transport = "polling"
-	}
-	lease := "0"
-	switch {
-	case req.Pin:
-		lease = "2"
-	case req.Lease:
-		lease = "1"
-	}
-	raw, err := s.batch.script(ctx, fetchScript, []string{s.sessionKey(sid), s.logKey(sid)},
-		s.opt.Now().UnixMilli(), s.opt.Prefix, max, req.Poll, ms(req.Hold), ping, ms(s.opt.SessionTTL),
-		transport, lease, sid).Slice()
+	raw, err := s.batch.script(ctx, readScript, []string{s.sessionKey(sid), s.logKey(sid)}, s.opt.Prefix, max).Slice()
 	if err != nil {
 		return nil, unavailable(err)
 	}
-	return parseFetch(sid, raw)
+	return parseRead(sid, raw)
 }
 
-func parseFetch(sid string, raw []any) (*session.Fetched, error) {
+func parseRead(sid string, raw []any) (*session.Queued, error) {
 	str := func(i int) string {
 		if i >= len(raw) {
 			return ""
@@ -338,37 +362,97 @@ func parseFetch(sid string, raw []any) (*session.Fetched, error) {
 	case "GONE":
 		return nil, session.ErrNotFound
 	case "CLOSED":
-		return nil, &session.ClosedError{Reason: str(1), Answer: str(2) == "1"}
-	case "BUSY":
-		return nil, session.ErrBusy
-	case "TRANSPORT":
-		return nil, session.ErrTransport
-	case "EXPIRED":
-		return &session.Fetched{Session: sessionFromFields(sid, str(1), str(2), str(3), str(4)), Expired: true}, nil
+		return nil, &session.ClosedError{Reason: session.Reason(str(1)), OwesNoop: str(2) == "1"}
 	case "OK":
 	default:
-		return nil, fmt.Errorf("redis store: fetch answered %v", raw)
+		return nil, fmt.Errorf("redis store: read answered %v", raw)
 	}
-	f := &session.Fetched{
-		Session: sessionFromFields(sid, str(1), str(2), str(3), str(4)),
-		More:    str(5) == "1", Pinged: str(6) == "1", Upgrading: str(7) == "1",
+	through, err := parseID(str(1))
+	if err != nil {
+		return nil, err
 	}
-	f.Session.Conn = str(8)
-	n, _ := strconv.Atoi(str(9))
+	q := &session.Queued{Through: through, More: str(2) == "1"}
+	q.Session = sessionFromFields(sid, str(3), str(4), str(5), str(6), str(7))
+	q.Session.Transport, q.Session.Conn, q.Session.Probe = transport(str(8)), str(9), str(10)
+	n, _ := strconv.Atoi(str(11))
+	at := 12
 	if n > 0 {
-		f.Payloads = make([][]byte, n)
+		q.Entries = make([]session.Entry, n)
 		for i := range n {
-			f.Payloads[i] = []byte(str(10 + i))
+			id, err := parseID(str(at))
+			if err != nil {
+				return nil, err
+			}
+			q.Entries[i] = session.Entry{ID: id, Payload: []byte(str(at + 1))}
+			at += 2
 		}
 	}
-	for i := 10 + n; i+1 < len(raw); i += 2 {
-		f.Rooms = append(f.Rooms, session.RoomRef{Namespace: str(i), Room: str(i + 1)})
+	for ; at+1 < len(raw); at += 2 {
+		q.Rooms = append(q.Rooms, session.RoomRef{Namespace: str(at), Room: str(at + 1)})
 	}
-	return f, nil
+	return q, nil
 }
 
-// Due lists sessions past their deadline and WebSocket sessions due for a ping, in one round
-// trip (two ZRANGEBYSCOREs in a pipeline).
+// parseID parses a stream id "ms-seq".
+func parseID(s string) (session.ID, error) {
+	msPart, seqPart, ok := strings.Cut(s, "-")
+	t, err1 := strconv.ParseInt(msPart, 10, 64)
+	n, err2 := strconv.ParseInt(seqPart, 10, 64)
+	if !ok || err1 != nil || err2 != nil {
+		return session.ID{}, fmt.Errorf("redis store: bad entry id %q", s)
+	}
+	return session.ID{Time: t, Seq: n}, nil
+}
+
+// Ack runs one small script call (one round trip).
+func (s *Store) Ack(ctx context.Context, sid string, a session.Ack) error {
+	cursor, ping, token := "", "", ""
+	through := a.Through
+	if n := len(a.Entries); n > 0 && through.Less(a.Entries[n-1].ID) {
+		through = a.Entries[n-1].ID
+	}
+	if !through.IsZero() {
+		cursor = through.String()
+	}
+	if !a.PingFor.IsZero() {
+		ping = strconv.FormatInt(a.PingFor.UnixMilli(), 10)
+	}
+	leaseKey := s.leaseKey(sid, session.LeasePoll)
+	if a.Release != "" {
+		token, leaseKey = a.Token, s.leaseKey(sid, a.Release)
+	}
+	if cursor == "" && ping == "" && token == "" {
+		return nil
+	}
+	keys := []string{s.sessionKey(sid), s.logKey(sid), leaseKey}
+	if err := s.batch.script(ctx, ackScript, keys, s.opt.Prefix, sid, s.opt.Now().UnixMilli(), cursor, ping, token).Err(); err != nil {
+		return unavailable(err)
+	}
+	return nil
+}
+
+// Acquire runs one small script call (one round trip). The lease's expiry is kept in its value
+// on the store's clock; its key outlives it by a minute, as clean-up only.
+func (s *Store) Acquire(ctx context.Context, sid string, lease session.Lease, token string, ttl time.Duration) error {
+	now := s.opt.Now()
+	n, err := s.batch.script(ctx, acquireScript, []string{s.leaseKey(sid, lease)},
+		token, now.UnixMilli(), now.Add(ttl).UnixMilli(), ms(ttl+time.Minute)).Int()
+	if err != nil {
+		return unavailable(err)
+	}
+	if n == 0 {
+		return session.ErrBusy
+	}
+	return nil
+}
+
+// Release is an Ack that only releases.
+func (s *Store) Release(ctx context.Context, sid string, lease session.Lease, token string) error {
+	return s.Ack(ctx, sid, session.Ack{Release: lease, Token: token})
+}
+
+// Due lists sessions past their deadline hint and WebSocket sessions whose ping hint came, in
+// one round trip (two ZRANGEBYSCOREs in a pipeline).
 func (s *Store) Due(ctx context.Context, now time.Time, limit int) (*session.Due, error) {
 	by := &goredis.ZRangeBy{Min: "-inf", Max: "(" + strconv.FormatInt(now.UnixMilli(), 10), Count: int64(limit)}
 	var expired, ping *goredis.StringSliceCmd
@@ -383,31 +467,13 @@ func (s *Store) Due(ctx context.Context, now time.Time, limit int) (*session.Due
 	return &session.Due{Expired: expired.Val(), Ping: ping.Val()}, nil
 }
 
-// Watch subscribes (through the store's one shared pub/sub connection) to the session's channel
-// and its rooms' channels; see [session.Notifier]. Channels stay subscribed for a moment after
-// their last watch stops, for the session's next poll.
-func (s *Store) Watch(ctx context.Context, sid string, rooms []session.RoomRef) (session.Watch, error) {
-	return s.hub.watch(ctx, s.channels(sid, rooms))
-}
-
-// Mark returns the current point in the stream of wake-ups; see [session.MarkingNotifier].
+// Mark returns the current point in the stream of events; see [session.Subscriber].
 func (s *Store) Mark() uint64 { return s.hub.mark() }
 
-// WatchSince is Watch, reporting whether a wake-up may have been missed since mark: not if every
-// channel was already subscribed at mark and none has had a message since.
-func (s *Store) WatchSince(ctx context.Context, sid string, rooms []session.RoomRef, mark uint64) (session.Watch, bool, error) {
-	w, missed, err := s.hub.watchSince(ctx, s.channels(sid, rooms), mark)
-	if err != nil {
-		return nil, true, err
-	}
-	return w, missed, nil
-}
-
-func (s *Store) channels(sid string, rooms []session.RoomRef) []string {
-	names := make([]string, 0, len(rooms)+1)
-	names = append(names, s.opt.Prefix+":w:s:"+sid)
-	for _, r := range rooms {
-		names = append(names, s.opt.Prefix+":w:r:"+strconv.Itoa(len(r.Namespace))+":"+r.Namespace+":"+r.Room)
-	}
-	return names
+// Watch subscribes (through the store's one shared pub/sub connection) to the session's channel
+// and its rooms' channels; see [session.Subscriber]. It missed nothing if every channel was
+// already subscribed at mark and none has had a message since. Channels stay subscribed for a
+// moment after their last watch stops, for the session's next poll.
+func (s *Store) Watch(ctx context.Context, sid string, rooms []session.RoomRef, mark uint64) (session.Watch, bool, error) {
+	return s.hub.watch(ctx, sid, rooms, mark)
 }

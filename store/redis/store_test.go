@@ -74,8 +74,8 @@ func miniStore(t *testing.T) (*miniredis.Miniredis, *goredis.Client, *storetest.
 func TestSweepForgetsVanishedSession(t *testing.T) {
 	mr, _, clock, s := miniStore(t)
 	ctx := context.Background()
-	ss := &session.Session{ID: "vanished", Transport: "polling", PingInterval: time.Second, PingTimeout: time.Second, LastPong: clock.Now()}
-	if err := s.Create(ctx, ss); err != nil {
+	ss := &session.Session{ID: "vanished", Transport: session.Polling, PingInterval: time.Second, PingTimeout: time.Second, LastPong: clock.Now()}
+	if err := s.Create(ctx, ss, ss.Schedule(true)); err != nil {
 		t.Fatal(err)
 	}
 	mr.Del("sio:{vanished}")
@@ -84,7 +84,7 @@ func TestSweepForgetsVanishedSession(t *testing.T) {
 		t.Fatalf("Due = %+v, %v", due, err)
 	}
 	var b session.Batch
-	b.Close("ping timeout", true)
+	b.Close(session.ReasonPingTimeout, false)
 	if _, err := s.Commit(ctx, "vanished", &b); !errors.Is(err, session.ErrNotFound) {
 		t.Fatalf("close: %v", err)
 	}
@@ -99,8 +99,8 @@ func TestMemberSetOutlivesQuietRoom(t *testing.T) {
 	mr, _, clock, s := miniStore(t)
 	ctx := context.Background()
 	create := func(id, transport, conn string) {
-		ss := &session.Session{ID: id, Transport: transport, Conn: conn, PingInterval: 25 * time.Second, PingTimeout: 20 * time.Second, LastPong: clock.Now()}
-		if err := s.Create(ctx, ss); err != nil {
+		ss := &session.Session{ID: id, Transport: session.Transport(transport), Conn: conn, PingInterval: 25 * time.Second, PingTimeout: 20 * time.Second, LastPong: clock.Now()}
+		if err := s.Create(ctx, ss, ss.Schedule(true)); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -121,8 +121,8 @@ func TestMemberSetOutlivesQuietRoom(t *testing.T) {
 	for range 6 { // 3 minutes, past the 2-minute session TTL, with a pong every 30 s
 		mr.FastForward(30 * time.Second)
 		clock.Advance(30 * time.Second)
-		commit("w", func(b *session.Batch) { b.Pong() })
-		commit("p", func(b *session.Batch) { b.Pong() })
+		commit("w", func(b *session.Batch) { b.Pong(clock.Now()) })
+		commit("p", func(b *session.Batch) { b.Pong(clock.Now()) })
 	}
 	if got := commit("p", func(b *session.Batch) { b.Broadcast("/", []string{"lobby"}, nil, []byte("m")) }); !slices.Contains(got, "w") {
 		t.Fatalf("Flush = %q: the live WebSocket member of lobby is not pushed to", got)

@@ -1,5 +1,6 @@
-// Package storetest is the conformance suite every [session.Store] must pass: Redis (miniredis and
-// a real server) and DynamoDB run the same subtests, so a backend is correct when the suite says so.
+// Package storetest is the conformance suite every [session.Store] must pass: the memory store,
+// Redis (miniredis and a real server) and DynamoDB run the same subtests, so a backend is correct
+// when the suite says so.
 package storetest
 
 import (
@@ -9,7 +10,6 @@ import (
 	"errors"
 	"fmt"
 	"slices"
-	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -34,8 +34,14 @@ func (c *Clock) Now() time.Time { c.mu.Lock(); defer c.mu.Unlock(); return c.now
 // Advance moves the clock forward.
 func (c *Clock) Advance(d time.Duration) { c.mu.Lock(); c.now = c.now.Add(d); c.mu.Unlock() }
 
-// Factory returns a fresh, empty store reading time from clock.
+// Factory returns a fresh, empty store reading time from clock. The store lists the WebSocket
+// sessions to push to (it is not told that a pump writes every connection).
 type Factory func(t *testing.T, clock *Clock) session.Store
+
+const (
+	testPingInterval = 25 * time.Second
+	testPingTimeout  = 20 * time.Second
+)
 
 func newSID(t *testing.T) string {
 	t.Helper()
@@ -53,14 +59,21 @@ type env struct {
 	clock *Clock
 }
 
-func (e *env) create() string {
+// createWith creates a polling session with the suite's heartbeat at the clock's time, after
+// edit has adjusted it, with the hints the handler would give it.
+func (e *env) createWith(edit func(s *session.Session)) string {
 	e.t.Helper()
-	sid := newSID(e.t)
-	s := &session.Session{ID: sid, Transport: "polling", PingInterval: 25 * time.Second, PingTimeout: 20 * time.Second, LastPong: e.clock.Now()}
-	if err := e.store.Create(e.ctx, s); err != nil {
+	s := &session.Session{ID: newSID(e.t), Transport: session.Polling, PingInterval: testPingInterval, PingTimeout: testPingTimeout, LastPong: e.clock.Now()}
+	edit(s)
+	if err := e.store.Create(e.ctx, s, s.Schedule(true)); err != nil {
 		e.t.Fatalf("Create: %v", err)
 	}
-	return sid
+	return s.ID
+}
+
+func (e *env) create() string {
+	e.t.Helper()
+	return e.createWith(func(*session.Session) {})
 }
 
 func (e *env) commit(sid string, build func(b *session.Batch)) {
@@ -73,37 +86,43 @@ func (e *env) commit(sid string, build func(b *session.Batch)) {
 	e.clock.Advance(time.Millisecond)
 }
 
-func (e *env) fetch(sid string) []string {
+func (e *env) read(sid string, max int) *session.Queued {
 	e.t.Helper()
-	f, err := e.store.Fetch(e.ctx, sid, session.FetchRequest{})
+	q, err := e.store.Read(e.ctx, sid, max)
 	if err != nil {
-		e.t.Fatalf("Fetch: %v", err)
+		e.t.Fatalf("Read(%s): %v", sid[:6], err)
 	}
-	out := make([]string, len(f.Payloads))
-	for i, p := range f.Payloads {
-		out[i] = string(p)
+	return q
+}
+
+func payloads(entries []session.Entry) []string {
+	out := make([]string, len(entries))
+	for i, en := range entries {
+		out[i] = string(en.Payload)
 	}
 	return out
 }
 
-func (e *env) wantFetch(sid string, want ...string) {
+func (e *env) ack(sid string, a session.Ack) {
 	e.t.Helper()
-	got := e.fetch(sid)
-	if len(want) == 0 {
-		want = []string{}
-	}
-	if !slices.Equal(got, want) {
-		e.t.Fatalf("Fetch(%s) = %q, want %q", sid[:6], got, want)
+	if err := e.store.Ack(e.ctx, sid, a); err != nil {
+		e.t.Fatalf("Ack(%s): %v", sid[:6], err)
 	}
 }
 
-// expired lists the expired sessions at now.
-func (e *env) expired(now time.Time, limit int) ([]string, error) {
-	d, err := e.store.Due(e.ctx, now, limit)
-	if err != nil {
-		return nil, err
+// take reads what is queued and acknowledges all of it, as a reader that wrote it does.
+func (e *env) take(sid string) []string {
+	e.t.Helper()
+	q := e.read(sid, 0)
+	e.ack(sid, session.Ack{Entries: q.Entries, Through: q.Through})
+	return payloads(q.Entries)
+}
+
+func (e *env) wantTake(sid string, want ...string) {
+	e.t.Helper()
+	if got := e.take(sid); !slices.Equal(got, append([]string{}, want...)) {
+		e.t.Fatalf("take(%s) = %q, want %q", sid[:6], got, want)
 	}
-	return d.Expired, nil
 }
 
 // connect creates a session with a socket in nsp, as a namespace CONNECT would.
@@ -113,62 +132,86 @@ func (e *env) connect(nsp, id string) string {
 	return sid
 }
 
+func (e *env) load(sid string) *session.State {
+	e.t.Helper()
+	st, err := e.store.Load(e.ctx, sid)
+	if err != nil {
+		e.t.Fatalf("Load(%s): %v", sid[:6], err)
+	}
+	return st
+}
+
+// due returns the sweeper's work at now.
+func (e *env) due(now time.Time) *session.Due {
+	e.t.Helper()
+	d, err := e.store.Due(e.ctx, now, 100)
+	if err != nil {
+		e.t.Fatalf("Due: %v", err)
+	}
+	return d
+}
+
 // Run runs the whole suite against stores made by newStore.
 func Run(t *testing.T, newStore Factory) {
 	setup := func(t *testing.T) *env {
 		clock := NewClock()
 		return &env{t: t, ctx: context.Background(), store: newStore(t, clock), clock: clock}
 	}
-	t.Run("CreateLoad", func(t *testing.T) { testCreateLoad(t, setup(t)) })
-	t.Run("UnknownSession", func(t *testing.T) { testUnknown(t, setup(t)) })
-	t.Run("SendFetchOrder", func(t *testing.T) { testSendOrder(t, setup(t)) })
-	t.Run("Rooms", func(t *testing.T) { testRooms(t, setup(t)) })
-	t.Run("BroadcastOnceAcrossRooms", func(t *testing.T) { testMultiRoom(t, setup(t)) })
-	t.Run("Except", func(t *testing.T) { testExcept(t, setup(t)) })
-	t.Run("NamespaceWide", func(t *testing.T) { testNamespaceWide(t, setup(t)) })
-	t.Run("JoinSeesOnlyLater", func(t *testing.T) { testJoinLater(t, setup(t)) })
-	t.Run("LeaveKeepsEarlier", func(t *testing.T) { testLeaveKeeps(t, setup(t)) })
-	t.Run("DisconnectKeepsEarlier", func(t *testing.T) { testDisconnect(t, setup(t)) })
-	t.Run("OrderAcrossLogs", func(t *testing.T) { testOrderAcrossLogs(t, setup(t)) })
-	t.Run("FetchMax", func(t *testing.T) { testFetchMax(t, setup(t)) })
-	t.Run("Data", func(t *testing.T) { testData(t, setup(t)) })
-	t.Run("Close", func(t *testing.T) { testClose(t, setup(t)) })
-	t.Run("Heartbeat", func(t *testing.T) { testHeartbeat(t, setup(t)) })
-	t.Run("CloseIfExpired", func(t *testing.T) { testCloseIfExpired(t, setup(t)) })
-	t.Run("CloseUnknownDropsIndex", func(t *testing.T) { testCloseUnknown(t, setup(t)) })
-	t.Run("PollBusy", func(t *testing.T) { testPollBusy(t, setup(t)) })
-	t.Run("ConcurrentBroadcasts", func(t *testing.T) { testConcurrent(t, setup(t)) })
+	for _, tc := range []struct {
+		name string
+		fn   func(t *testing.T, e *env)
+	}{
+		{"CreateLoad", testCreateLoad},
+		{"UnknownSession", testUnknown},
+		{"SendReadOrder", testSendOrder},
+		{"ReadHasNoSideEffects", testReadNoSideEffects},
+		{"AckPrefix", testAckPrefix},
+		{"Rooms", testRooms},
+		{"BroadcastOnceAcrossRooms", testMultiRoom},
+		{"Except", testExcept},
+		{"NamespaceWide", testNamespaceWide},
+		{"JoinSeesOnlyLater", testJoinLater},
+		{"LeaveKeepsEarlier", testLeaveKeeps},
+		{"DisconnectKeepsEarlier", testDisconnect},
+		{"OrderAcrossLogs", testOrderAcrossLogs},
+		{"ReadMax", testReadMax},
+		{"ReadPastExcepted", testReadPastExcepted},
+		{"Data", testData},
+		{"Close", testClose},
+		{"Heartbeat", testHeartbeat},
+		{"PingAck", testPingAck},
+		{"Schedule", testSchedule},
+		{"CloseIf", testCloseIf},
+		{"CloseUnknown", testCloseUnknown},
+		{"ConcurrentBroadcasts", testConcurrent},
+	} {
+		t.Run(tc.name, func(t *testing.T) { tc.fn(t, setup(t)) })
+	}
+	runLeases(t, setup)
 	runWebSocket(t, setup)
 	runEdges(t, setup)
 	t.Run("Watch", func(t *testing.T) {
 		e := setup(t)
-		if _, ok := e.store.(session.Notifier); !ok {
-			// Not a skip: CI fails on skips, and a store without push is legitimate (DynamoDB).
-			t.Log("the store has no Notifier: held polls re-read it on a bounded backoff, nothing to watch")
+		if _, ok := e.store.(session.Subscriber); !ok {
+			// Not a skip: CI fails on skips, and a store without pub/sub is legitimate (DynamoDB).
+			t.Log("the store is no Subscriber: waiting readers read it again on a bounded backoff, nothing to watch")
 			return
 		}
-		testWatch(t, e)
+		runWatch(t, setup)
 	})
 }
 
 func testCreateLoad(t *testing.T, e *env) {
 	sid := e.create()
-	st, err := e.store.Load(e.ctx, sid)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if st.ID != sid || st.PingInterval != 25*time.Second || st.PingTimeout != 20*time.Second || st.Transport != "polling" {
+	st := e.load(sid)
+	if st.ID != sid || st.PingInterval != testPingInterval || st.PingTimeout != testPingTimeout || st.Transport != session.Polling {
 		t.Fatalf("loaded %+v", st.Session)
 	}
 	if !st.LastPong.Equal(e.clock.Now()) || st.PingSent || len(st.Sockets) != 0 {
 		t.Fatalf("loaded %+v with %d sockets", st.Session, len(st.Sockets))
 	}
 	e.commit(sid, func(b *session.Batch) { b.Connect("/chat", "sock1"); b.Join("/chat", "lobby") })
-	st, err = e.store.Load(e.ctx, sid)
-	if err != nil {
-		t.Fatal(err)
-	}
-	s := st.Sockets["/chat"]
+	s := e.load(sid).Sockets["/chat"]
 	if s == nil || s.ID != "sock1" || !slices.Equal(s.Rooms, []string{"lobby", "sock1"}) {
 		t.Fatalf("socket %+v", s)
 	}
@@ -184,18 +227,64 @@ func testUnknown(t *testing.T, e *env) {
 	if _, err := e.store.Commit(e.ctx, sid, &b); !errors.Is(err, session.ErrNotFound) {
 		t.Fatalf("Commit: %v, want ErrNotFound", err)
 	}
-	if _, err := e.store.Fetch(e.ctx, sid, session.FetchRequest{}); !errors.Is(err, session.ErrNotFound) {
-		t.Fatalf("Fetch: %v, want ErrNotFound", err)
+	if _, err := e.store.Read(e.ctx, sid, 0); !errors.Is(err, session.ErrNotFound) {
+		t.Fatalf("Read: %v, want ErrNotFound", err)
+	}
+	if err := e.store.Ack(e.ctx, sid, session.Ack{Entries: []session.Entry{{ID: session.ID{Time: 1, Seq: 1}}}}); err != nil {
+		t.Fatalf("Ack of an unknown session: %v, want nothing to do", err)
 	}
 }
 
 func testSendOrder(t *testing.T, e *env) {
 	sid := e.create()
-	e.wantFetch(sid)
+	e.wantTake(sid)
 	e.commit(sid, func(b *session.Batch) { b.Send([]byte("4a")); b.Send([]byte("4b")) })
 	e.commit(sid, func(b *session.Batch) { b.Send([]byte("4c\x1ebAQID")) })
-	e.wantFetch(sid, "4a", "4b", "4c\x1ebAQID")
-	e.wantFetch(sid)
+	e.wantTake(sid, "4a", "4b", "4c\x1ebAQID")
+	e.wantTake(sid)
+}
+
+// testReadNoSideEffects: a Read takes nothing; only an Ack does.
+func testReadNoSideEffects(t *testing.T, e *env) {
+	a, b := e.connect("/", "A"), e.connect("/", "B")
+	e.commit(a, func(x *session.Batch) { x.Join("/", "r"); x.Send([]byte("own")) })
+	e.commit(b, func(x *session.Batch) { x.Broadcast("/", []string{"r"}, nil, []byte("room")) })
+	first := e.read(a, 0)
+	second := e.read(a, 0)
+	if !slices.Equal(payloads(first.Entries), []string{"own", "room"}) || !slices.Equal(payloads(second.Entries), payloads(first.Entries)) {
+		t.Fatalf("two Reads: %q then %q, want [own room] twice", payloads(first.Entries), payloads(second.Entries))
+	}
+	for i := range first.Entries {
+		if first.Entries[i].ID != second.Entries[i].ID {
+			t.Fatalf("entry %d: ID %v then %v", i, first.Entries[i].ID, second.Entries[i].ID)
+		}
+	}
+	if !first.Entries[0].ID.Less(first.Entries[1].ID) {
+		t.Fatalf("IDs %v, %v out of order", first.Entries[0].ID, first.Entries[1].ID)
+	}
+	e.wantTake(a, "own", "room")
+	e.wantTake(a)
+}
+
+// testAckPrefix: acknowledging the first entries of a Read leaves the rest queued.
+func testAckPrefix(t *testing.T, e *env) {
+	a, b := e.connect("/", "A"), e.connect("/", "B")
+	e.commit(a, func(x *session.Batch) { x.Join("/", "r") })
+	e.commit(b, func(x *session.Batch) {
+		x.Broadcast("/", []string{"r"}, nil, []byte("1"))
+		x.Broadcast("/", []string{"A"}, nil, []byte("2"))
+		x.Broadcast("/", []string{"r"}, nil, []byte("3"))
+	})
+	e.commit(a, func(x *session.Batch) { x.Send([]byte("4")) })
+	q := e.read(a, 0)
+	if !slices.Equal(payloads(q.Entries), []string{"1", "2", "3", "4"}) {
+		t.Fatalf("read %q", payloads(q.Entries))
+	}
+	e.ack(a, session.Ack{Entries: q.Entries[:2]})
+	e.wantTake(a, "3", "4")
+	// An acknowledgement older than the cursor changes nothing.
+	e.ack(a, session.Ack{Entries: q.Entries[:1]})
+	e.wantTake(a)
 }
 
 func testRooms(t *testing.T, e *env) {
@@ -203,21 +292,25 @@ func testRooms(t *testing.T, e *env) {
 	e.commit(a, func(x *session.Batch) { x.Join("/chat", "lobby") })
 	e.commit(b, func(x *session.Batch) { x.Join("/chat", "lobby") })
 	e.commit(c, func(x *session.Batch) { x.Broadcast("/chat", []string{"lobby"}, nil, []byte("m1")) })
-	e.wantFetch(a, "m1")
-	e.wantFetch(b, "m1")
-	e.wantFetch(c)
+	e.wantTake(a, "m1")
+	e.wantTake(b, "m1")
+	e.wantTake(c)
 	// A socket's own id is a room.
 	e.commit(c, func(x *session.Batch) { x.Broadcast("/chat", []string{"B"}, nil, []byte("to-b")) })
-	e.wantFetch(a)
-	e.wantFetch(b, "to-b")
+	e.wantTake(a)
+	e.wantTake(b, "to-b")
 	// Same room name, other namespace: separate.
 	d := e.connect("/other", "D")
 	e.commit(d, func(x *session.Batch) {
 		x.Join("/other", "lobby")
 		x.Broadcast("/other", []string{"lobby"}, nil, []byte("o"))
 	})
-	e.wantFetch(a)
-	e.wantFetch(d, "o")
+	e.wantTake(a)
+	e.wantTake(d, "o")
+	if got := e.read(a, 0).Rooms; !slices.Contains(got, session.RoomRef{Namespace: "/chat", Room: "lobby"}) ||
+		!slices.Contains(got, session.RoomRef{Namespace: "/chat", Room: session.AllRoom}) {
+		t.Fatalf("Read's rooms %+v lack lobby or the namespace-wide room", got)
+	}
 }
 
 func testMultiRoom(t *testing.T, e *env) {
@@ -226,8 +319,8 @@ func testMultiRoom(t *testing.T, e *env) {
 	b := e.connect("/", "B")
 	e.commit(b, func(x *session.Batch) { x.Join("/", "r2") })
 	e.commit(b, func(x *session.Batch) { x.Broadcast("/", []string{"r1", "r2", "r3"}, nil, []byte("once")) })
-	e.wantFetch(a, "once")
-	e.wantFetch(b, "once")
+	e.wantTake(a, "once")
+	e.wantTake(b, "once")
 }
 
 func testExcept(t *testing.T, e *env) {
@@ -237,23 +330,19 @@ func testExcept(t *testing.T, e *env) {
 	}
 	e.commit(c, func(x *session.Batch) { x.Join("/", "muted") })
 	e.commit(a, func(x *session.Batch) { x.Broadcast("/", []string{"lobby"}, []string{"A", "muted"}, []byte("m")) })
-	e.wantFetch(a)
-	e.wantFetch(b, "m")
-	e.wantFetch(c)
+	e.wantTake(a)
+	e.wantTake(b, "m")
+	e.wantTake(c)
 }
 
 func testNamespaceWide(t *testing.T, e *env) {
 	a, b := e.connect("/chat", "A"), e.connect("/chat", "B")
 	o := e.connect("/", "O")
 	e.commit(a, func(x *session.Batch) { x.Broadcast("/chat", nil, nil, []byte("all")) })
-	e.wantFetch(a, "all")
-	e.wantFetch(b, "all")
-	e.wantFetch(o)
-	st, err := e.store.Load(e.ctx, a)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if got := st.Sockets["/chat"].Rooms; !slices.Equal(got, []string{"A"}) {
+	e.wantTake(a, "all")
+	e.wantTake(b, "all")
+	e.wantTake(o)
+	if got := e.load(a).Sockets["/chat"].Rooms; !slices.Equal(got, []string{"A"}) {
 		t.Fatalf("rooms %q: the namespace-wide room must not show", got)
 	}
 }
@@ -267,8 +356,8 @@ func testJoinLater(t *testing.T, e *env) {
 		x.Join("/", "r")
 		x.Broadcast("/", []string{"r"}, nil, []byte("same-batch-after"))
 	})
-	e.wantFetch(b, "same-batch-after")
-	e.wantFetch(a, "before", "same-batch-before", "same-batch-after")
+	e.wantTake(b, "same-batch-after")
+	e.wantTake(a, "before", "same-batch-before", "same-batch-after")
 }
 
 func testLeaveKeeps(t *testing.T, e *env) {
@@ -277,15 +366,14 @@ func testLeaveKeeps(t *testing.T, e *env) {
 	e.commit(b, func(x *session.Batch) { x.Broadcast("/", []string{"r"}, nil, []byte("while-member")) })
 	e.commit(a, func(x *session.Batch) { x.Leave("/", "r") })
 	e.commit(b, func(x *session.Batch) { x.Broadcast("/", []string{"r"}, nil, []byte("after-leave")) })
-	e.wantFetch(a, "while-member")
+	e.wantTake(a, "while-member")
 	e.commit(b, func(x *session.Batch) { x.Broadcast("/", []string{"r"}, nil, []byte("later")) })
-	e.wantFetch(a)
+	e.wantTake(a)
 	// Rejoin: later broadcasts arrive again, earlier ones do not.
 	e.commit(a, func(x *session.Batch) { x.Join("/", "r") })
 	e.commit(b, func(x *session.Batch) { x.Broadcast("/", []string{"r"}, nil, []byte("rejoined")) })
-	e.wantFetch(a, "rejoined")
-	st, _ := e.store.Load(e.ctx, a)
-	if got := st.Sockets["/"].Rooms; !slices.Equal(got, []string{"A", "r"}) {
+	e.wantTake(a, "rejoined")
+	if got := e.load(a).Sockets["/"].Rooms; !slices.Equal(got, []string{"A", "r"}) {
 		t.Fatalf("rooms %q", got)
 	}
 }
@@ -296,12 +384,8 @@ func testDisconnect(t *testing.T, e *env) {
 	e.commit(b, func(x *session.Batch) { x.Broadcast("/chat", []string{"lobby"}, nil, []byte("before")) })
 	e.commit(a, func(x *session.Batch) { x.Disconnect("/chat"); x.Send([]byte("41/chat,")) })
 	e.commit(b, func(x *session.Batch) { x.Broadcast("/chat", []string{"lobby"}, nil, []byte("after")) })
-	e.wantFetch(a, "before", "41/chat,")
-	st, err := e.store.Load(e.ctx, a)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, ok := st.Sockets["/chat"]; ok {
+	e.wantTake(a, "before", "41/chat,")
+	if _, ok := e.load(a).Sockets["/chat"]; ok {
 		t.Fatal("socket still there after Disconnect")
 	}
 }
@@ -326,10 +410,28 @@ func testOrderAcrossLogs(t *testing.T, e *env) {
 	for i := range want {
 		want[i] = fmt.Sprintf("%02d", i)
 	}
-	e.wantFetch(a, want...)
+	e.wantTake(a, want...)
 }
 
-func testFetchMax(t *testing.T, e *env) {
+// takeAll takes in reads of max entries until one reports no more, and returns what it took.
+func (e *env) takeAll(sid string, max int) []string {
+	e.t.Helper()
+	var got []string
+	for range 20 {
+		q := e.read(sid, max)
+		if len(q.Entries) > max {
+			e.t.Fatalf("%d entries, max %d", len(q.Entries), max)
+		}
+		got = append(got, payloads(q.Entries)...)
+		e.ack(sid, session.Ack{Entries: q.Entries, Through: q.Through})
+		if !q.More {
+			break
+		}
+	}
+	return got
+}
+
+func testReadMax(t *testing.T, e *env) {
 	a, b := e.connect("/", "A"), e.connect("/", "B")
 	e.commit(a, func(x *session.Batch) { x.Join("/", "r") })
 	e.commit(b, func(x *session.Batch) {
@@ -341,24 +443,9 @@ func testFetchMax(t *testing.T, e *env) {
 			}
 		}
 	})
-	var got []string
-	for range 10 {
-		f, err := e.store.Fetch(e.ctx, a, session.FetchRequest{Max: 4})
-		if err != nil {
-			t.Fatal(err)
-		}
-		if len(f.Payloads) > 4 {
-			t.Fatalf("%d payloads, max 4", len(f.Payloads))
-		}
-		for _, p := range f.Payloads {
-			got = append(got, string(p))
-		}
-		if !f.More {
-			break
-		}
-	}
+	got := e.takeAll(a, 4)
 	if len(got) != 25 {
-		t.Fatalf("got %d payloads: %q", len(got), got)
+		t.Fatalf("took %d payloads: %q", len(got), got)
 	}
 	for i, p := range got {
 		if p != fmt.Sprintf("%02d", i) {
@@ -367,14 +454,27 @@ func testFetchMax(t *testing.T, e *env) {
 	}
 }
 
+// testReadPastExcepted: reads cut by max make progress over a run of entries that are not for
+// the session (excepted), with an Ack through what each read accounts for.
+func testReadPastExcepted(t *testing.T, e *env) {
+	a, b := e.connect("/", "A"), e.connect("/", "B")
+	e.commit(a, func(x *session.Batch) { x.Join("/", "lobby"); x.Join("/", "muted") })
+	e.commit(b, func(x *session.Batch) {
+		for i := range 10 {
+			x.Broadcast("/", []string{"lobby"}, []string{"muted"}, fmt.Appendf(nil, "muted%02d", i))
+		}
+		x.Broadcast("/", []string{"lobby"}, nil, []byte("for-a"))
+	})
+	if got := e.takeAll(a, 4); !slices.Equal(got, []string{"for-a"}) {
+		t.Fatalf("took %q, want [for-a]", got)
+	}
+	e.wantTake(a)
+}
+
 func testData(t *testing.T, e *env) {
 	a := e.connect("/chat", "A")
 	e.commit(a, func(x *session.Batch) { x.SetData("/chat", []byte(`{"user":"ann","n":1.5e300}`)) })
-	st, err := e.store.Load(e.ctx, a)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if got := string(st.Sockets["/chat"].Data); got != `{"user":"ann","n":1.5e300}` {
+	if got := string(e.load(a).Sockets["/chat"].Data); got != `{"user":"ann","n":1.5e300}` {
 		t.Fatalf("data %s", got)
 	}
 }
@@ -385,105 +485,150 @@ func testClose(t *testing.T, e *env) {
 	e.commit(b, func(x *session.Batch) { x.Join("/chat", "lobby") })
 	e.commit(a, func(x *session.Batch) {
 		x.Broadcast("/chat", []string{"lobby"}, []string{"A"}, []byte("bye"))
-		x.Close("transport close", false)
+		x.Close(session.ReasonTransportClose, true)
 		x.Send([]byte("ignored after close"))
 	})
-	_, err := e.store.Load(e.ctx, a)
 	var ce *session.ClosedError
-	if !errors.As(err, &ce) || ce.Reason != "transport close" || !errors.Is(err, session.ErrNotFound) {
-		t.Fatalf("Load after close: %v", err)
-	}
-	if _, err := e.store.Fetch(e.ctx, a, session.FetchRequest{}); !errors.As(err, &ce) || !ce.Answer {
-		t.Fatalf("first Fetch after a client close: %v (answer %v), want the owed noop", err, ce != nil && ce.Answer)
-	}
-	if _, err := e.store.Fetch(e.ctx, a, session.FetchRequest{}); !errors.As(err, &ce) || ce.Answer {
-		t.Fatalf("second Fetch after a client close: %v, want closed without an answer", err)
+	for _, op := range []struct {
+		name string
+		err  error
+	}{{"Load", loadErr(e, a)}, {"Read", readErr(e, a)}} {
+		if !errors.As(op.err, &ce) || ce.Reason != session.ReasonTransportClose || !ce.OwesNoop || !errors.Is(op.err, session.ErrNotFound) {
+			t.Fatalf("%s after a client close: %v, want closed (transport close) owing a noop", op.name, op.err)
+		}
 	}
 	var x session.Batch
 	x.Send([]byte("late"))
 	if _, err := e.store.Commit(e.ctx, a, &x); !errors.Is(err, session.ErrNotFound) {
 		t.Fatalf("Commit after close: %v", err)
 	}
-	e.wantFetch(b, "bye")
-	if sids, _ := e.expired(e.clock.Now().Add(time.Hour), 100); slices.Contains(sids, a) {
+	e.wantTake(b, "bye")
+	if d := e.due(e.clock.Now().Add(time.Hour)); slices.Contains(d.Expired, a) {
 		t.Fatal("closed session still listed as expirable")
 	}
+	// A close by the server owes nothing.
+	c := e.create()
+	e.commit(c, func(x *session.Batch) { x.Close(session.ReasonPingTimeout, false) })
+	if err := readErr(e, c); !errors.As(err, &ce) || ce.Reason != session.ReasonPingTimeout || ce.OwesNoop {
+		t.Fatalf("Read after a server close: %v, want closed (ping timeout) owing nothing", err)
+	}
 }
 
+func loadErr(e *env, sid string) error { _, err := e.store.Load(e.ctx, sid); return err }
+func readErr(e *env, sid string) error { _, err := e.store.Read(e.ctx, sid, 0); return err }
+
+// testHeartbeat: a pong restarts the clock (never backwards) and owes the ping again.
 func testHeartbeat(t *testing.T, e *env) {
 	a := e.create()
-	f, err := e.store.Fetch(e.ctx, a, session.FetchRequest{Ping: true})
-	if err != nil || f.Pinged || f.Session.PingSent {
-		t.Fatalf("Fetch before the ping is due: %+v %v", f, err)
+	t0 := e.clock.Now()
+	e.clock.Advance(30 * time.Second)
+	e.ack(a, session.Ack{PingFor: t0})
+	if st := e.load(a); !st.PingSent {
+		t.Fatalf("after the ping's ack: %+v", st.Session)
 	}
-	e.clock.Advance(26 * time.Second)
-	f, err = e.store.Fetch(e.ctx, a, session.FetchRequest{Ping: true})
-	if err != nil || f.Expired || !f.Pinged || !f.Session.PingSent {
-		t.Fatalf("Fetch when the ping is due: %+v %v", f, err)
+	pong := e.clock.Now()
+	e.commit(a, func(x *session.Batch) { x.Pong(pong) })
+	st := e.load(a)
+	if st.PingSent || !st.LastPong.Equal(pong) {
+		t.Fatalf("after a pong at %v: %+v", pong, st.Session)
 	}
-	f, err = e.store.Fetch(e.ctx, a, session.FetchRequest{Ping: true})
-	if err != nil || f.Pinged {
-		t.Fatalf("the ping went out twice: %+v %v", f, err)
+	if q := e.read(a, 0); !q.Session.LastPong.Equal(pong) || q.Session.PingSent {
+		t.Fatalf("Read's session after the pong: %+v", q.Session)
 	}
-	e.commit(a, func(x *session.Batch) { x.Pong() })
-	st, _ := e.store.Load(e.ctx, a)
-	if st.PingSent || !st.LastPong.Equal(e.clock.Now().Add(-time.Millisecond)) {
-		t.Fatalf("after pong: %+v", st.Session)
-	}
-	if sids, _ := e.expired(e.clock.Now(), 10); slices.Contains(sids, a) {
-		t.Fatal("fresh session listed as expired")
-	}
-	e.clock.Advance(46 * time.Second)
-	sids, err := e.expired(e.clock.Now(), 10)
-	if err != nil || !slices.Contains(sids, a) {
-		t.Fatalf("Expired = %q, %v; want %s", sids, err, a)
-	}
-	f, err = e.store.Fetch(e.ctx, a, session.FetchRequest{})
-	if err != nil || !f.Expired {
-		t.Fatalf("Fetch of expired session: %+v %v", f, err)
+	e.commit(a, func(x *session.Batch) { x.Pong(t0) })
+	if st := e.load(a); !st.LastPong.Equal(pong) {
+		t.Fatalf("a pong older than the last one moved LastPong back to %v", st.LastPong)
 	}
 }
 
-func testCloseIfExpired(t *testing.T, e *env) {
+// testPingAck: the ping is recorded only for the period it was written in.
+func testPingAck(t *testing.T, e *env) {
 	a := e.create()
+	t0 := e.clock.Now()
+	e.clock.Advance(testPingInterval)
+	pong := e.clock.Now()
+	e.commit(a, func(x *session.Batch) { x.Pong(pong) })
+	// The ping written for t0's period is acknowledged after the pong that answered it.
+	e.ack(a, session.Ack{PingFor: t0})
+	if st := e.load(a); st.PingSent {
+		t.Fatal("a ping for an earlier period marked the current one as pinged")
+	}
+	e.ack(a, session.Ack{PingFor: pong})
+	if st := e.load(a); !st.PingSent {
+		t.Fatal("the ping for the current period was not recorded")
+	}
+}
+
+// testSchedule: the sweeper's hints are stored as given, replaced by a Schedule, and Due lists
+// the sessions whose hint has come: a deadline strictly before now, a ping at or before now.
+func testSchedule(t *testing.T, e *env) {
+	t0 := e.clock.Now()
+	p := e.create()
+	w := e.createWith(func(s *session.Session) { s.Transport = session.WebSocket; s.Conn = newConn(e.t) })
+	deadline := t0.Add(testPingInterval + testPingTimeout)
+	if d := e.due(deadline); slices.Contains(d.Expired, p) {
+		t.Fatalf("Expired at the deadline = %q, want without it (strictly after)", d.Expired)
+	}
+	if d := e.due(deadline.Add(time.Millisecond)); !slices.Contains(d.Expired, p) || !slices.Contains(d.Expired, w) {
+		t.Fatalf("Expired past the deadline = %q, want both", d.Expired)
+	}
+	if d := e.due(t0.Add(testPingInterval - time.Millisecond)); slices.Contains(d.Ping, w) {
+		t.Fatalf("Ping before the interval = %q", d.Ping)
+	}
+	if d := e.due(t0.Add(testPingInterval)); !slices.Contains(d.Ping, w) || slices.Contains(d.Ping, p) {
+		t.Fatalf("Ping at the interval = %q, want the WebSocket session only", d.Ping)
+	}
+	// The ping's ack takes the session off the ping list.
+	e.ack(w, session.Ack{PingFor: t0})
+	if d := e.due(t0.Add(time.Hour)); slices.Contains(d.Ping, w) {
+		t.Fatalf("Ping after the ping's ack = %q", d.Ping)
+	}
+	later := t0.Add(time.Hour)
+	e.commit(p, func(b *session.Batch) { b.Schedule(session.Schedule{Deadline: later, PingAt: later}) })
+	if d := e.due(later); slices.Contains(d.Expired, p) || !slices.Contains(d.Ping, p) {
+		t.Fatalf("Due at the new hints: expired %q ping %q", d.Expired, d.Ping)
+	}
+	e.commit(p, func(b *session.Batch) { b.Schedule(session.Schedule{Deadline: later}) })
+	if d := e.due(later.Add(time.Millisecond)); !slices.Contains(d.Expired, p) || slices.Contains(d.Ping, p) {
+		t.Fatalf("Due without a ping hint: expired %q ping %q", d.Expired, d.Ping)
+	}
+	// Limit bounds each list, earliest first.
+	d, err := e.store.Due(e.ctx, t0.Add(time.Hour), 1)
+	if err != nil || len(d.Expired) != 1 || d.Expired[0] != w {
+		t.Fatalf("Due with limit 1: %+v, %v; want only the earliest (%s)", d, err, w[:6])
+	}
+}
+
+// testCloseIf: a close conditional on the heartbeat clock applies only if the clock is
+// unchanged; otherwise nothing of the batch applies.
+func testCloseIf(t *testing.T, e *env) {
+	a := e.create()
+	clock := e.load(a).Clock()
+	e.clock.Advance(time.Second)
+	e.commit(a, func(b *session.Batch) { b.Pong(e.clock.Now()) })
 	var x session.Batch
-	x.Close("ping timeout", true)
+	x.Send([]byte("not applied"))
+	x.CloseIf(session.ReasonPingTimeout, clock)
 	if _, err := e.store.Commit(e.ctx, a, &x); !errors.Is(err, session.ErrAlive) {
-		t.Fatalf("close-if-expired on a live session: %v", err)
+		t.Fatalf("CloseIf after a pong: %v, want ErrAlive", err)
 	}
-	if _, err := e.store.Load(e.ctx, a); err != nil {
-		t.Fatalf("session gone after a refused close: %v", err)
-	}
-	e.clock.Advance(46 * time.Second)
+	e.wantTake(a)
+	x = session.Batch{}
+	x.CloseIf(session.ReasonPingTimeout, e.load(a).Clock())
 	if _, err := e.store.Commit(e.ctx, a, &x); err != nil {
-		t.Fatalf("close-if-expired on an expired session: %v", err)
+		t.Fatalf("CloseIf on an unchanged clock: %v", err)
 	}
 	if _, err := e.store.Commit(e.ctx, a, &x); !errors.Is(err, session.ErrNotFound) {
 		t.Fatalf("second close: %v, want ErrNotFound", err)
 	}
 }
 
-func testPollBusy(t *testing.T, e *env) {
-	a := e.create()
-	if _, err := e.store.Fetch(e.ctx, a, session.FetchRequest{Poll: "p1", Hold: 20 * time.Second}); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := e.store.Fetch(e.ctx, a, session.FetchRequest{Poll: "p1", Hold: 20 * time.Second}); err != nil {
-		t.Fatalf("same poll again: %v", err)
-	}
-	if _, err := e.store.Fetch(e.ctx, a, session.FetchRequest{Poll: "p2", Hold: 20 * time.Second}); !errors.Is(err, session.ErrBusy) {
-		t.Fatalf("second poll: %v, want ErrBusy", err)
-	}
-	if _, err := e.store.Fetch(e.ctx, a, session.FetchRequest{Poll: "p1"}); err != nil {
-		t.Fatalf("release: %v", err)
-	}
-	if _, err := e.store.Fetch(e.ctx, a, session.FetchRequest{Poll: "p2", Hold: 20 * time.Second}); err != nil {
-		t.Fatalf("poll after release: %v", err)
-	}
-	// A hold by a poll that died expires on its own.
-	e.clock.Advance(21 * time.Second)
-	if _, err := e.store.Fetch(e.ctx, a, session.FetchRequest{Poll: "p3", Hold: 20 * time.Second}); err != nil {
-		t.Fatalf("poll after the hold expired: %v", err)
+// testCloseUnknown: closing a session that does not exist fails with ErrNotFound.
+func testCloseUnknown(t *testing.T, e *env) {
+	var x session.Batch
+	x.Close(session.ReasonPingTimeout, false)
+	if _, err := e.store.Commit(e.ctx, newSID(t), &x); !errors.Is(err, session.ErrNotFound) {
+		t.Fatalf("close of an unknown session: %v", err)
 	}
 }
 
@@ -516,7 +661,7 @@ func testConcurrent(t *testing.T, e *env) {
 	for err := range errs {
 		t.Fatal(err)
 	}
-	got := e.fetch(recv)
+	got := e.takeAll(recv, 1024)
 	if len(got) != senders*each {
 		t.Fatalf("received %d of %d", len(got), senders*each)
 	}
@@ -527,53 +672,5 @@ func testConcurrent(t *testing.T, e *env) {
 			t.Fatalf("out of order or duplicate: %q after %d from sender %d", p, next[i], i)
 		}
 		next[i]++
-	}
-}
-
-func testWatch(t *testing.T, e *env) {
-	n := e.store.(session.Notifier)
-	a, b := e.connect("/chat", "A"), e.connect("/chat", "B")
-	e.commit(a, func(x *session.Batch) { x.Join("/chat", "lobby") })
-	f, err := e.store.Fetch(e.ctx, a, session.FetchRequest{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if !slices.Contains(f.Rooms, session.RoomRef{Namespace: "/chat", Room: "lobby"}) {
-		t.Fatalf("watch rooms %+v lack lobby", f.Rooms)
-	}
-	ctx, cancel := context.WithTimeout(e.ctx, 10*time.Second)
-	defer cancel()
-	w, err := n.Watch(ctx, a, f.Rooms)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer w.Stop()
-	e.commit(b, func(x *session.Batch) { x.Broadcast("/chat", []string{"lobby"}, nil, []byte(strings.Repeat("x", 3))) })
-	select {
-	case <-w.C():
-	case <-ctx.Done():
-		t.Fatal("no wake-up for a broadcast to a watched room")
-	}
-	e.wantFetch(a, "xxx")
-	w2, err := n.Watch(ctx, a, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer w2.Stop()
-	e.commit(a, func(x *session.Batch) { x.Send([]byte("direct")) })
-	select {
-	case <-w2.C():
-	case <-ctx.Done():
-		t.Fatal("no wake-up for a packet sent to the session")
-	}
-}
-
-// testCloseUnknown: closing a session that does not exist fails with ErrNotFound.
-func testCloseUnknown(t *testing.T, e *env) {
-	sid := newSID(t)
-	var x session.Batch
-	x.Close("ping timeout", true)
-	if _, err := e.store.Commit(e.ctx, sid, &x); !errors.Is(err, session.ErrNotFound) {
-		t.Fatalf("close of an unknown session: %v", err)
 	}
 }

@@ -1,49 +1,55 @@
--- commit: apply one request's effects to a session, atomically and in order.
+-- commit: apply one request's effects to a session, atomically and in order, and publish them.
 -- KEYS[1] session hash   <prefix>:{<sid>}
 -- KEYS[2] session log    <prefix>:{<sid>}:q
 -- ARGV[1] now (unix ms)          ARGV[2] key prefix        ARGV[3] session TTL (ms)
 -- ARGV[4] log retention (ms)     ARGV[5] tombstone TTL (ms) ARGV[6] session id
--- ARGV[7] '1' if the commit applies only to an expired session (sweeper), else '0'
--- ARGV[8..] operations, each an opcode and its arguments:
+-- ARGV[7] required pong (ms), '' for none: the commit applies only while the session's pong is
+--         this and its namespace-connect deadline is ARGV[8] ('' for none); else {'ALIVE'}
+-- ARGV[9] '1' when WebSockets are pumped: no member sets, no sessions to push to
+-- ARGV[10..] operations, each an opcode and its arguments:
 --   C nsp id        connect: socket id joins its own room and the namespace-wide room ''
 --   X nsp           disconnect: rooms become "left" (readable up to now), socket removed
 --   J nsp room      join           L nsp room   leave
 --   D nsp data      per-socket data
---   S payload       queue for this session
---   B nsp n room*n m except*m payload   queue once per room log, for members not in except
---   P               pong
+--   S payload       append to this session's log
+--   B nsp n room*n m except*m payload   append once to each room's log
+--   P at            pong at unix ms (the pong never moves back)
 --   A data          pending (incomplete binary) packet; '' clears it
 --   R conn          an upgrade probe from websocket connection conn (indexed to this session);
 --                   '' ends a probe that failed
 --   U               the upgrade completes: the session moves to the probing connection
---   Q reason        close (later operations are ignored)
+--   T deadline ping the sweeper's hints (unix ms; ping '0' for none)
+--   Q reason owes   close ('1' owes: the client asked; later operations are ignored)
 -- Returns {'OK', sid*} where the sids are websocket sessions with new packets to push (this one
--- included), or {'GONE'} (no such session, or closed), or {'ALIVE'} (ARGV[7] and not expired).
+-- included), or {'GONE'} (no such session, or closed), or {'ALIVE'}.
+-- Every entry published on a channel carries its id (see entry_event); a change of the session's
+-- state publishes 'c' and a fresh id on its channel, so that a watcher reads it again.
 -- Session hash fields: pi, pt (ping interval/timeout ms), pong (ms), ps (ping sent 0/1),
 -- cd (namespace-connect deadline ms, until the first connect), tr (transport), cn (websocket
--- connection), pr (probing connection), pb (pending packet), cur (fetch cursor id),
--- poll/pollx (held GET or flush lease token/expiry ms), cl (closed reason),
--- n:<nsp> socket id, r:<nsp> rooms "room\0join\0...", l:<nsp> left "room\0join\0leave\0...",
--- d:<nsp> data.
+-- connection), pr (probing connection), pb (pending packet), cur (read cursor id), cl (closed
+-- reason), ow (a noop owed), n:<nsp> socket id, r:<nsp> rooms "room\0join\0...",
+-- l:<nsp> left "room\0join\0leave\0...", ln (the namespaces with l: fields), d:<nsp> data.
 
 local now = tonumber(ARGV[1])
 local prefix = ARGV[2]
 local ttl = ARGV[3]
 local retention = tonumber(ARGV[4])
 local sid = ARGV[6]
+local pumped = ARGV[9] == '1'
 local sess, slog = KEYS[1], KEYS[2]
 
-local h = redis.call('HMGET', sess, 'pong', 'pi', 'pt', 'cl', 'cd', 'tr', 'ps')
-if not h[1] or h[4] then
-  -- A session whose keys expired without a close still has a deadline in the liveness index.
+local h = redis.call('HMGET', sess, 'pong', 'cd', 'cl', 'tr', 'ln')
+if not h[1] or h[3] then
+  -- A session whose keys expired without a close still has hints in the sweeper's index.
   redis.call('ZREM', prefix .. ':alive', sid)
   redis.call('ZREM', prefix .. ':ping', sid)
   return { 'GONE' }
 end
-if ARGV[7] == '1' and not expired(now, h[1], h[2], h[3], h[5]) then
+if ARGV[7] ~= '' and (h[1] ~= ARGV[7] or (h[2] or '') ~= ARGV[8]) then
   return { 'ALIVE' }
 end
-local ws = h[6] == 'websocket'
+local ws = h[4] == 'websocket'
+local tracked = ws and not pumped -- a websocket member that commits push to
 
 local idkey = prefix .. ':id'
 local last = redis.call('GET', idkey) or '0-0'
@@ -84,7 +90,7 @@ local function leave(nsp, room)
     l[#l + 1] = room; l[#l + 1] = r[room]; l[#l + 1] = last
     r[room] = nil
     dirty[nsp] = true
-    if ws then member_rem(nsp, room) end
+    if tracked then member_rem(nsp, room) end
   end
 end
 -- every (nsp, room) of the session, from the stored hash merged with this commit's changes
@@ -102,35 +108,32 @@ local function each_room(fn)
 end
 
 local flush, flush_self = {}, false
-local wake, wake_self = {}, false
--- rewatch: whoever waits for the session (a pump, a held GET) fetches again to learn what
--- changed: new rooms to watch, or the pong that moves the next ping
-local rewatch = false
-local i = 8
+local changed = false
+local i = 10
 while i <= #ARGV do
   local op = ARGV[i]
   if op == 'C' then
     local nsp, id = ARGV[i + 1], ARGV[i + 2]
     i = i + 3
     redis.call('HSET', sess, 'n:' .. nsp, id)
-    if ws then
+    if tracked then
       -- A second connect of the namespace replaces the socket: its rooms go.
       for room in pairs(load_rooms(nsp)) do member_rem(nsp, room) end
     end
     rooms[nsp] = { [id] = last, [''] = last }
     dirty[nsp], removed[nsp] = true, nil
-    rewatch = true
-    if ws then member_add(nsp, id); member_add(nsp, '') end
-    if h[5] then
+    changed = true
+    if tracked then member_add(nsp, id); member_add(nsp, '') end
+    if h[2] then
       redis.call('HDEL', sess, 'cd')
-      redis.call('ZADD', prefix .. ':alive', tonumber(h[1]) + tonumber(h[2]) + tonumber(h[3]), sid)
-      h[5] = false
+      h[2] = false
     end
   elseif op == 'X' then
     local nsp = ARGV[i + 1]
     i = i + 2
     for room in pairs(load_rooms(nsp)) do leave(nsp, room) end
     dirty[nsp], removed[nsp] = true, true
+    changed = true
   elseif op == 'J' then
     local nsp, room = ARGV[i + 1], ARGV[i + 2]
     i = i + 3
@@ -138,18 +141,22 @@ while i <= #ARGV do
     if not r[room] then
       r[room] = last
       dirty[nsp] = true
-      if ws then member_add(nsp, room) end
-      rewatch = true
+      if tracked then member_add(nsp, room) end
+      changed = true
     end
   elseif op == 'L' then
+    local r = load_rooms(ARGV[i + 1])
+    if r[ARGV[i + 2]] then changed = true end
     leave(ARGV[i + 1], ARGV[i + 2])
     i = i + 3
   elseif op == 'D' then
     redis.call('HSET', sess, 'd:' .. ARGV[i + 1], ARGV[i + 2])
     i = i + 3
   elseif op == 'S' then
-    redis.call('XADD', slog, next_id(), 'p', ARGV[i + 1])
-    wake_self = true
+    local id = next_id()
+    redis.call('XADD', slog, id, 'p', ARGV[i + 1])
+    redis.call('PUBLISH', session_channel(prefix, sid), entry_event(id, '', ARGV[i + 1]))
+    if ws then flush_self = true end
     i = i + 2
   elseif op == 'B' then
     local nsp = ARGV[i + 1]
@@ -160,34 +167,36 @@ while i <= #ARGV do
     local payload = ARGV[i + 4 + n + m]
     local id = next_id()
     local minid = fmt_id(now - retention, 0)
+    local x = table.concat(except, '\0')
+    local event = entry_event(id, x, payload)
     for k = 1, n do
       local room = ARGV[i + 2 + k]
       local key = room_key(prefix, nsp, room)
       if m > 0 then
-        redis.call('XADD', key, 'MINID', '~', minid, id, 'p', payload, 'x', table.concat(except, '\0'))
+        redis.call('XADD', key, 'MINID', '~', minid, id, 'p', payload, 'x', x)
       else
         redis.call('XADD', key, 'MINID', '~', minid, id, 'p', payload)
       end
       redis.call('PEXPIRE', key, retention)
-      wake[room_channel(prefix, nsp, room)] = true
-      for _, member in ipairs(redis.call('SMEMBERS', member_key(prefix, nsp, room))) do
-        flush[member] = true
+      redis.call('PUBLISH', room_channel(prefix, nsp, room), event)
+      if not pumped then
+        for _, member in ipairs(redis.call('SMEMBERS', member_key(prefix, nsp, room))) do
+          flush[member] = true
+        end
       end
     end
     i = i + 5 + n + m
   elseif op == 'P' then
-    redis.call('HSET', sess, 'pong', now, 'ps', 0)
-    h[1], h[7] = now, '0'
-    local deadline = now + tonumber(h[2]) + tonumber(h[3])
-    if h[5] then deadline = math.min(deadline, tonumber(h[5])) end
-    redis.call('ZADD', prefix .. ':alive', deadline, sid)
-    if ws then
-      redis.call('ZADD', prefix .. ':ping', now + tonumber(h[2]), sid)
-      -- The member sets expire with their last member's activity: a pong keeps this one in them.
-      each_room(member_add)
-      rewatch = true -- a pump waiting for the deadline learns when the next ping is due
+    local at = ARGV[i + 1]
+    if tonumber(at) > tonumber(h[1]) then
+      redis.call('HSET', sess, 'pong', at)
+      h[1] = at
     end
-    i = i + 1
+    redis.call('HSET', sess, 'ps', 0)
+    -- The member sets expire with their last member's activity: a pong keeps this one in them.
+    if tracked then each_room(member_add) end
+    changed = true
+    i = i + 2
   elseif op == 'A' then
     if ARGV[i + 1] == '' then redis.call('HDEL', sess, 'pb') else redis.call('HSET', sess, 'pb', ARGV[i + 1]) end
     i = i + 2
@@ -200,39 +209,43 @@ while i <= #ARGV do
     else
       redis.call('HSET', sess, 'pr', conn)
       redis.call('SET', prefix .. ':c:' .. conn, sid, 'PX', ttl)
-      wake_self = true -- a held GET must end (with a noop) so that the client can finish the upgrade
     end
+    changed = true
     i = i + 2
   elseif op == 'U' then
     local conn = redis.call('HGET', sess, 'pr')
     if conn and not ws then
       redis.call('HSET', sess, 'tr', 'websocket', 'cn', conn)
-      redis.call('HDEL', sess, 'pr', 'poll', 'pollx')
+      redis.call('HDEL', sess, 'pr')
       ws = true
-      each_room(member_add)
-      if h[7] ~= '1' then redis.call('ZADD', prefix .. ':ping', tonumber(h[1]) + tonumber(h[2]), sid) end
+      tracked = not pumped
+      if tracked then each_room(member_add) end
       flush_self = true
-      wake_self = true -- a GET waiting for the upgrade's outcome learns it
+      changed = true
     end
     i = i + 1
+  elseif op == 'T' then
+    redis.call('ZADD', prefix .. ':alive', ARGV[i + 1], sid)
+    if ARGV[i + 2] == '0' then
+      redis.call('ZREM', prefix .. ':ping', sid)
+    else
+      redis.call('ZADD', prefix .. ':ping', ARGV[i + 2], sid)
+    end
+    i = i + 3
   elseif op == 'Q' then
-    if last_changed then redis.call('SET', idkey, last) end
-    if ws then each_room(member_rem) end
+    if tracked then each_room(member_rem) end
     local conns = redis.call('HMGET', sess, 'cn', 'pr')
     for _, c in ipairs(conns) do
       if c then redis.call('DEL', prefix .. ':c:' .. c) end
     end
     redis.call('DEL', sess, slog)
     redis.call('HSET', sess, 'cl', ARGV[i + 1])
-    -- A close the client asked for owes a noop to the GET that learns of it first (held or
-    -- racing the POST); later requests find the session unknown. A WebSocket session has no
-    -- GET waiting: it owes nothing.
-    if ARGV[i + 1] == 'transport close' and not ws then redis.call('HSET', sess, 'ow', 1) end
+    if ARGV[i + 2] == '1' then redis.call('HSET', sess, 'ow', 1) end
     redis.call('PEXPIRE', sess, ARGV[5])
     redis.call('ZREM', prefix .. ':alive', sid)
     redis.call('ZREM', prefix .. ':ping', sid)
-    redis.call('PUBLISH', session_channel(prefix, sid), 'c')
-    for ch in pairs(wake) do redis.call('PUBLISH', ch, '1') end
+    redis.call('PUBLISH', session_channel(prefix, sid), 'c' .. next_id())
+    redis.call('SET', idkey, last)
     local out = { 'OK' }
     flush[sid] = nil
     for member in pairs(flush) do out[#out + 1] = member end
@@ -242,6 +255,7 @@ while i <= #ARGV do
   end
 end
 
+local left_nsps = nil
 for nsp in pairs(dirty) do
   if removed[nsp] then
     redis.call('HDEL', sess, 'n:' .. nsp, 'r:' .. nsp, 'd:' .. nsp)
@@ -250,19 +264,28 @@ for nsp in pairs(dirty) do
     for room, join in pairs(rooms[nsp]) do flat[#flat + 1] = room; flat[#flat + 1] = join end
     redis.call('HSET', sess, 'r:' .. nsp, table.concat(flat, '\0'))
   end
-  if lefts[nsp] then redis.call('HSET', sess, 'l:' .. nsp, table.concat(lefts[nsp], '\0')) end
+  if lefts[nsp] and #lefts[nsp] > 0 then
+    redis.call('HSET', sess, 'l:' .. nsp, table.concat(lefts[nsp], '\0'))
+    left_nsps = left_nsps or {}
+    left_nsps[nsp] = true
+  end
+end
+if left_nsps then
+  -- ln lists the namespaces with left rooms, for the ack that prunes them.
+  for _, nsp in ipairs(split0(h[5])) do left_nsps[nsp] = true end
+  local list = {}
+  for nsp in pairs(left_nsps) do list[#list + 1] = nsp end
+  redis.call('HSET', sess, 'ln', table.concat(list, '\0'))
+end
+if changed then
+  redis.call('PUBLISH', session_channel(prefix, sid), 'c' .. next_id())
 end
 if last_changed then redis.call('SET', idkey, last) end
 redis.call('PEXPIRE', sess, ttl)
+redis.call('PEXPIRE', slog, ttl)
 local conn = ws and redis.call('HGET', sess, 'cn')
 if conn then redis.call('PEXPIRE', prefix .. ':c:' .. conn, ttl) end
-if wake_self then
-  redis.call('PEXPIRE', slog, ttl)
-  if ws then flush_self = true end
-end
-if wake_self or rewatch then redis.call('PUBLISH', session_channel(prefix, sid), 'm') end
-for ch in pairs(wake) do redis.call('PUBLISH', ch, '1') end
-if flush_self then flush[sid] = true end
+if flush_self and not pumped then flush[sid] = true end
 local out = { 'OK' }
 for member in pairs(flush) do out[#out + 1] = member end
 return out

@@ -31,6 +31,12 @@ local function fmt_id(ms, seq)
   return string.format('%.0f-%.0f', ms, seq)
 end
 
+-- The id right after id: XTRIM MINID with it removes id and everything before.
+local function id_after(id)
+  local ms, seq = parse_id(id)
+  return fmt_id(ms, seq + 1)
+end
+
 -- Room names may hold any byte but NUL; lists of them are NUL-separated.
 local function split0(s)
   local t = {}
@@ -75,9 +81,16 @@ local function member_key(prefix, nsp, room)
   return prefix .. ':m:{' .. room_suffix(nsp, room) .. '}'
 end
 
--- A session is dead past its heartbeat deadline, or past its namespace-connect deadline (cd) if
--- no namespace has connected yet.
-local function expired(now, pong, pi, pt, cd)
-  if now > tonumber(pong) + tonumber(pi) + tonumber(pt) then return true end
-  return cd and cd ~= '' and now > tonumber(cd) or false
+-- An entry event: 'e' id ' ' #except '\n' except payload, where except is the NUL-separated rooms
+-- of the namespace whose members the entry is not for (store.go parses it).
+local function entry_event(id, except, payload)
+  return 'e' .. id .. ' ' .. #except .. '\n' .. except .. payload
+end
+
+-- A lease's value is "<token> <expiry ms>"; it is held while the expiry is in the future.
+local function lease_holder(v, now)
+  if not v then return nil end
+  local sp = string.find(v, ' ', 1, true)
+  if tonumber(string.sub(v, sp + 1)) <= now then return nil end
+  return string.sub(v, 1, sp - 1)
 end

@@ -1,0 +1,284 @@
+package handler
+
+import (
+	"context"
+	"errors"
+	"net/http"
+	"time"
+
+	"github.com/serverless-socketio/server/engineio"
+	"github.com/serverless-socketio/server/internal/logattr"
+	"github.com/serverless-socketio/server/session"
+)
+
+const (
+	// pollLeaseMargin is how much longer than its hold a GET's lease lasts: time for its answer
+	// and acknowledgement, and the bound on a dead process's lease.
+	pollLeaseMargin = 10 * time.Second
+	// answerGrace is how long a GET that finds the session held waits for the holder to let go:
+	// the GET before it may have answered and be acknowledging, on another process. A holder
+	// still there after it is a real overlap.
+	answerGrace = 100 * time.Millisecond
+	// upgradeGrace is how long a GET that finds an upgrade probe in progress waits for its
+	// outcome.
+	upgradeGrace = 100 * time.Millisecond
+	// deadlineMargin is how long before its context's deadline a held GET answers.
+	deadlineMargin = 1500 * time.Millisecond
+	// ackTimeout bounds the acknowledgement of an answer written.
+	ackTimeout = 5 * time.Second
+)
+
+// heldPoll is one GET: it holds the session's poll lease from its start until its answer is
+// written and acknowledged (Engine.IO allows one GET at a time), and answers with what is
+// queued, the ping when due, or a noop when its hold ends.
+type heldPoll struct {
+	e       *Engine
+	w       http.ResponseWriter
+	r       *http.Request
+	sid     string
+	token   string
+	f       *feed
+	holdEnd time.Time
+	let     bool // the lease was let go (with an acknowledgement or without)
+}
+
+// poll serves a GET.
+func (e *Engine) poll(w http.ResponseWriter, r *http.Request, sid string) {
+	p := &heldPoll{e: e, w: w, r: r, sid: sid, token: newSID(), f: e.newFeed(sid)}
+	p.holdEnd = e.cfg.Now().Add(e.cfg.PollHold)
+	if dl, ok := r.Context().Deadline(); ok {
+		// On Lambda the invocation's deadline bounds the hold: answer before it, with a margin
+		// for the last read and the response.
+		p.holdEnd = minTime(p.holdEnd, dl.Add(-deadlineMargin))
+	}
+	if err := p.hold(); err != nil {
+		if errors.Is(err, errOverlap) {
+			// Engine.IO v4: overlapping GETs are a protocol error and end the session; the held
+			// one answers a close packet.
+			e.refuse(w, r, err, sid)
+			e.closeLogged(r.Context(), sid, session.ReasonTransportError)
+			return
+		}
+		if !p.abandoned() {
+			e.refuse(w, r, err, sid)
+		}
+		return
+	}
+	defer p.f.stop()
+	defer p.release() // on every way out; a no-op once the answer let go
+	p.run()
+}
+
+// hold takes the session's poll lease, waiting up to answerGrace for a holder that is answering.
+func (p *heldPoll) hold() error {
+	ttl := p.holdEnd.Sub(p.e.cfg.Now()) + pollLeaseMargin
+	delay := 2 * time.Millisecond
+	giveUp := p.e.cfg.Now().Add(answerGrace)
+	for {
+		err := p.e.cfg.Store.Acquire(p.r.Context(), p.sid, session.LeasePoll, p.token, ttl)
+		if !errors.Is(err, session.ErrBusy) {
+			return err
+		}
+		if !p.e.cfg.Now().Before(giveUp) {
+			return errOverlap
+		}
+		if !sleep(p.r.Context(), delay) {
+			return p.r.Context().Err()
+		}
+		delay = min(2*delay, 64*time.Millisecond)
+	}
+}
+
+// run holds the GET until it has something to answer.
+func (p *heldPoll) run() {
+	ctx := p.r.Context()
+	for first := true; ; first = false {
+		entries, err := p.f.next(ctx)
+		if err != nil {
+			p.failed(err, first)
+			return
+		}
+		s := p.f.session()
+		now := p.e.cfg.Now()
+		switch {
+		case s.Transport != session.Polling:
+			// Engine.IO v4 §"Upgrade": after the upgrade, polling requests are refused; a GET
+			// held across it ends with a noop.
+			p.finish(first, errWrongTransport, engineio.PacketNoop)
+			return
+		case s.Expired(now):
+			p.e.closeLogged(ctx, p.sid, session.ReasonPingTimeout)
+			p.finish(first, session.ErrNotFound, engineio.PacketClose)
+			return
+		case s.Probe != "":
+			p.upgrading(first)
+			return
+		}
+		if ping := s.NeedsPing(now); len(entries) > 0 || ping {
+			p.answer(joinPayloads(entries, ping), entries, ping)
+			return
+		}
+		if !now.Before(p.holdEnd) {
+			p.answer(packet(engineio.PacketNoop), nil, false)
+			return
+		}
+		if !p.wait(minTime(p.holdEnd, s.NextBeat())) {
+			return
+		}
+	}
+}
+
+// wait waits for the feed, the time until, or a shutdown; it reports false when the GET is over
+// (the client gave up, or the context's deadline came).
+func (p *heldPoll) wait(until time.Time) bool {
+	ctx := p.r.Context()
+	events, backoff := p.f.wake()
+	timer := time.NewTimer(max(until.Sub(p.e.cfg.Now()), 0))
+	defer timer.Stop()
+	select {
+	case <-events:
+	case <-backoff:
+	case <-timer.C:
+	case <-p.e.cfg.Shutdown:
+		p.holdEnd = time.Time{}
+	case <-ctx.Done():
+		if errors.Is(ctx.Err(), context.DeadlineExceeded) {
+			// Out of time (the margin did not suffice): the answer cannot go out any more; the
+			// session stays, and the lease is let go.
+			p.e.log.Warn("poll: deadline reached while holding", logattr.Session(p.sid))
+			p.release()
+			return false
+		}
+		p.abandoned()
+		return false
+	}
+	return true
+}
+
+// answer writes body and, once it is written, acknowledges the entries and the ping it carries
+// (all that the feed last returned), letting the lease go in the same step. A body the client
+// did not get acknowledges nothing: its entries stay queued; nor does an answer without them (a
+// noop), whatever the feed returned before.
+func (p *heldPoll) answer(body []byte, entries []session.Entry, ping bool) {
+	ack := session.Ack{Release: session.LeasePoll, Token: p.token}
+	if err := writeText(p.w, body); err == nil && (len(entries) > 0 || ping) {
+		ack = p.f.ack(entries)
+		ack.Release, ack.Token = session.LeasePoll, p.token
+		if ping {
+			ack.PingFor = p.f.session().LastPong
+		}
+	}
+	p.let = true
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(p.r.Context()), ackTimeout)
+	defer cancel()
+	if err := p.e.cfg.Store.Ack(ctx, p.sid, ack); err != nil {
+		p.e.log.Warn("poll: acknowledgement failed", logattr.Session(p.sid), "err", err)
+	}
+}
+
+// release lets the poll lease go without acknowledging anything, unless it was let go already.
+func (p *heldPoll) release() {
+	if p.let {
+		return
+	}
+	p.let = true
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(p.r.Context()), ackTimeout)
+	defer cancel()
+	if err := p.e.cfg.Store.Release(ctx, p.sid, session.LeasePoll, p.token); err != nil {
+		p.e.log.Warn("poll: releasing the lease failed", logattr.Session(p.sid), "err", err)
+	}
+}
+
+// finish ends the GET without packets: a refusal (err) if it is the GET's first look at the
+// session, otherwise the one-packet answer t to a GET that was held.
+func (p *heldPoll) finish(first bool, err error, t engineio.PacketType) {
+	if first {
+		p.e.refuse(p.w, p.r, err, p.sid)
+		p.release()
+		return
+	}
+	p.answer(packet(t), nil, false)
+}
+
+// failed ends the GET on a read error: the session closed or vanished (Engine.IO v4 §"Closing
+// a session": a close the client asked for is answered with a noop, by the first GET to learn of
+// it, any other with a close packet; a GET that was not held gets 400), or the store failed.
+func (p *heldPoll) failed(err error, first bool) {
+	var closed *session.ClosedError
+	switch {
+	case errors.As(err, &closed) && closed.OwesNoop && p.claimNoop():
+		p.answer(packet(engineio.PacketNoop), nil, false)
+	case errors.Is(err, session.ErrNotFound):
+		p.finish(first, session.ErrNotFound, engineio.PacketClose)
+	case p.abandoned():
+	default:
+		p.e.refuse(p.w, p.r, err, p.sid)
+		p.release()
+	}
+}
+
+// claimNoop takes the noop a client's close owes: only the first GET to ask gets it.
+func (p *heldPoll) claimNoop() bool {
+	err := p.e.cfg.Store.Acquire(p.r.Context(), p.sid, session.LeaseNoop, p.token, time.Hour)
+	return err == nil
+}
+
+// upgrading answers a GET during an upgrade probe. Its "5" may be on the way, sent before this
+// GET: give it a moment, so that a GET after the upgrade is refused (Engine.IO v4 §"Upgrade")
+// however the two connections race; otherwise answer a noop, as to a held GET.
+func (p *heldPoll) upgrading(first bool) {
+	ctx, cancel := context.WithTimeout(p.r.Context(), upgradeGrace)
+	defer cancel()
+	for {
+		_, err := p.f.next(ctx)
+		switch {
+		case err == nil && p.f.session().Transport != session.Polling:
+			p.finish(first, errWrongTransport, engineio.PacketNoop)
+			return
+		case err != nil || p.f.session().Probe == "":
+			p.answer(packet(engineio.PacketNoop), nil, false)
+			return
+		}
+		events, backoff := p.f.wake()
+		select {
+		case <-events:
+		case <-backoff:
+		case <-ctx.Done():
+			if !p.abandoned() {
+				p.answer(packet(engineio.PacketNoop), nil, false)
+			}
+			return
+		}
+	}
+}
+
+// abandoned reports whether the client gave up on the GET (its context is cancelled, not timed
+// out): the session then ends as for any GET the client abandons ("transport error"; nothing
+// queued is lost by that, it was never acknowledged).
+func (p *heldPoll) abandoned() bool {
+	if !errors.Is(p.r.Context().Err(), context.Canceled) {
+		return false
+	}
+	p.e.log.Info("poll abandoned by the client", logattr.Session(p.sid))
+	p.e.closeLogged(p.r.Context(), p.sid, session.ReasonTransportError)
+	return true
+}
+
+// sleep waits d or until ctx ends; it reports whether d passed.
+func sleep(ctx context.Context, d time.Duration) bool {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return true
+	case <-ctx.Done():
+		return false
+	}
+}
+
+func minTime(a, b time.Time) time.Time {
+	if b.Before(a) {
+		return b
+	}
+	return a
+}

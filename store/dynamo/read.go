@@ -1,0 +1,286 @@
+package dynamo
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
+
+	"github.com/serverless-socketio/server/session"
+)
+
+// Read reads the session item and its queue with one strongly consistent Query (the session
+// item sorts first, its lease items next), and returns up to max payloads in key order. It
+// writes nothing: an idle held poll's read costs one read unit.
+func (s *Store) Read(ctx context.Context, sid string, max int) (*session.Queued, error) {
+	if max <= 0 {
+		max = 1024
+	}
+	out, err := s.db.Query(ctx, &dynamodb.QueryInput{
+		TableName: s.table(), ConsistentRead: aws.Bool(true),
+		KeyConditionExpression:    aws.String("pk = :pk"),
+		ExpressionAttributeValues: map[string]types.AttributeValue{":pk": str(sessionPK(sid))},
+		Limit:                     aws.Int32(int32(min(max, 1<<20) + 1 + len(leaseNames))),
+		ReturnConsumedCapacity:    s.returnCapacity(),
+	})
+	if err != nil {
+		return nil, unavailable(err)
+	}
+	s.trackOne("Query", out.ConsumedCapacity)
+	now := s.nowMS()
+	if len(out.Items) == 0 || skOf(out.Items[0]) != sessionSK {
+		return nil, session.ErrNotFound
+	}
+	it, err := decodeSession(out.Items[0], s.opt.Shards)
+	if err != nil {
+		return nil, fmt.Errorf("dynamo store: session: %w", err)
+	}
+	if !live(it.expires, now) {
+		return nil, session.ErrNotFound
+	}
+	if it.cl != "" {
+		return nil, &session.ClosedError{Reason: session.Reason(it.cl), OwesNoop: it.ow}
+	}
+	q := &session.Queued{Session: it.session(sid), More: len(out.LastEvaluatedKey) > 0}
+	for r := range it.memberships() {
+		q.Rooms = append(q.Rooms, session.RoomRef{Namespace: r.nsp, Room: r.room})
+	}
+	for _, item := range out.Items[1:] {
+		sk := skOf(item)
+		if !strings.HasPrefix(sk, queuePrefix) || !live(itemExpires(item), now) {
+			continue
+		}
+		payloads := payloadsOf(item)
+		at := queueTime(sk)
+		ref := sk + refSep + strconv.Itoa(len(payloads))
+		for i, p := range payloads {
+			if len(q.Entries) == max {
+				q.More = true
+				return q, nil
+			}
+			q.Entries = append(q.Entries, session.Entry{ID: session.ID{Time: at, Seq: int64(i)}, Payload: p, Ref: ref})
+		}
+	}
+	return q, nil
+}
+
+// refSep joins a queued item's sort key and its payload count in an entry's Ref.
+const refSep = "|"
+
+// Ack takes what was written out of the queue, records the ping and releases the lease: each a
+// plain conditional write (1 write unit), in that order. A queued item taken whole is deleted,
+// one taken in part loses its first payloads, each on condition that it is as read; the ping is
+// an update of the session item on condition that its pong is still the one the ping was for;
+// the release is the lease item's delete on condition that the token holds it. A failed
+// condition means there is nothing to do (the session closed or ponged meanwhile, the lease was
+// no longer the token's). Not one transaction (2 write units an item): a failure part-way leaves
+// the rest undone, as a failure of a transaction would leave all of it, and a lease not released
+// expires on its own.
+func (s *Store) Ack(ctx context.Context, sid string, a session.Ack) error {
+	writes, err := s.takes(sid, a.Entries)
+	if err != nil {
+		return err
+	}
+	if !a.PingFor.IsZero() {
+		writes = append(writes, s.pingWrite(sid, a.PingFor))
+	}
+	if a.Release != "" {
+		writes = append(writes, s.releaseWrite(sid, a.Release, a.Token))
+	}
+	for _, w := range writes {
+		if err := s.writeOne(ctx, w); err != nil && !conflict(err) {
+			return err
+		}
+	}
+	return nil
+}
+
+// takes returns the writes that take entries, a prefix of each item they come from, out of the
+// queue.
+func (s *Store) takes(sid string, entries []session.Entry) ([]types.TransactWriteItem, error) {
+	var writes []types.TransactWriteItem
+	taken := map[string]int{}
+	var order []string
+	for _, en := range entries {
+		if en.Ref == "" {
+			continue // not from this store's queue: nothing to take
+		}
+		if _, seen := taken[en.Ref]; !seen {
+			order = append(order, en.Ref)
+		}
+		taken[en.Ref] = max(taken[en.Ref], int(en.ID.Seq)+1)
+	}
+	for _, ref := range order {
+		sk, count, ok := strings.Cut(ref, refSep)
+		n, err := strconv.Atoi(count)
+		if !ok || err != nil || !strings.HasPrefix(sk, queuePrefix) {
+			return nil, fmt.Errorf("dynamo store: an entry that is not this store's (ref %q)", ref)
+		}
+		cond := map[string]types.AttributeValue{":n": num(int64(n))}
+		if k := taken[ref]; k >= n {
+			writes = append(writes, types.TransactWriteItem{Delete: &types.Delete{
+				TableName: s.table(), Key: key(sessionPK(sid), sk),
+				ConditionExpression: aws.String("n = :n"), ExpressionAttributeValues: cond,
+			}})
+		} else {
+			remove := make([]string, k)
+			for i := range remove {
+				remove[i] = "p[" + strconv.Itoa(i) + "]"
+			}
+			cond[":rest"] = num(int64(n - k))
+			writes = append(writes, types.TransactWriteItem{Update: &types.Update{
+				TableName: s.table(), Key: key(sessionPK(sid), sk),
+				UpdateExpression:    aws.String("SET n = :rest REMOVE " + strings.Join(remove, ", ")),
+				ConditionExpression: aws.String("n = :n"), ExpressionAttributeValues: cond,
+			}})
+		}
+	}
+	return writes, nil
+}
+
+// pingWrite records the ping as written, and takes the session off the ping index, while its
+// pong is still pingFor; it bumps the version, so that a commit that read the item before
+// reads it again.
+func (s *Store) pingWrite(sid string, pingFor time.Time) types.TransactWriteItem {
+	return types.TransactWriteItem{Update: &types.Update{
+		TableName: s.table(), Key: key(sessionPK(sid), sessionSK),
+		UpdateExpression:         aws.String("SET ps = :t, v = v + :one, #due = " + attrDeadline + " REMOVE " + attrPingDue),
+		ConditionExpression:      aws.String("pong = :p AND attribute_not_exists(cl)"),
+		ExpressionAttributeNames: map[string]string{"#due": attrDue},
+		ExpressionAttributeValues: map[string]types.AttributeValue{
+			":t": boolean(true), ":one": num(1), ":p": num(pingFor.UnixMilli()),
+		},
+	}}
+}
+
+// Lease items: "tok" the holder, "x" the expiry (unix ms), "expires" (TTL).
+var leaseNames = []session.Lease{session.LeaseNoop, session.LeasePoll, session.LeaseWrite}
+
+func leaseSK(l session.Lease) string { return "l#" + string(l) }
+
+func (s *Store) releaseWrite(sid string, l session.Lease, token string) types.TransactWriteItem {
+	return types.TransactWriteItem{Delete: &types.Delete{
+		TableName: s.table(), Key: key(sessionPK(sid), leaseSK(l)),
+		ConditionExpression:       aws.String("tok = :t"),
+		ExpressionAttributeValues: map[string]types.AttributeValue{":t": str(token)},
+	}}
+}
+
+// Acquire takes or renews the lease with one conditional PutItem (1 write unit).
+func (s *Store) Acquire(ctx context.Context, sid string, lease session.Lease, token string, ttl time.Duration) error {
+	now := s.nowMS()
+	x := now + ttl.Milliseconds()
+	put := &types.Put{
+		TableName: s.table(),
+		Item: map[string]types.AttributeValue{
+			attrPK: str(sessionPK(sid)), attrSK: str(leaseSK(lease)),
+			"tok": str(token), "x": num(x), attrExpires: num(x/1000 + 60),
+		},
+		ConditionExpression:       aws.String("attribute_not_exists(tok) OR tok = :t OR x <= :now"),
+		ExpressionAttributeValues: map[string]types.AttributeValue{":t": str(token), ":now": num(now)},
+	}
+	err := s.writeOne(ctx, types.TransactWriteItem{Put: put})
+	if conflict(err) {
+		return session.ErrBusy
+	}
+	return err
+}
+
+// Release deletes the lease item on condition that token holds it (1 write unit).
+func (s *Store) Release(ctx context.Context, sid string, lease session.Lease, token string) error {
+	if err := s.writeOne(ctx, s.releaseWrite(sid, lease, token)); err != nil && !conflict(err) {
+		return err
+	}
+	return nil
+}
+
+// queuePrefix starts the sort key of every queued item.
+const queuePrefix = "q#"
+
+// queueTime is the order time in a queued item's sort key (see queueSK).
+func queueTime(sk string) int64 {
+	at, _ := strconv.ParseInt(strings.SplitN(strings.TrimPrefix(sk, queuePrefix), "#", 2)[0], 10, 64)
+	return at
+}
+
+func skOf(m map[string]types.AttributeValue) string {
+	if v, ok := m[attrSK].(*types.AttributeValueMemberS); ok {
+		return v.Value
+	}
+	return ""
+}
+
+func payloadsOf(m map[string]types.AttributeValue) [][]byte {
+	l, _ := m["p"].(*types.AttributeValueMemberL)
+	if l == nil {
+		return nil
+	}
+	out := make([][]byte, 0, len(l.Value))
+	for _, v := range l.Value {
+		if b, ok := v.(*types.AttributeValueMemberB); ok {
+			out = append(out, b.Value)
+		}
+	}
+	return slices.Clip(out)
+}
+
+func (s *Store) sessionPut(sid string, old, next *sessionItem) *types.Put {
+	return &types.Put{
+		TableName: s.table(), Item: next.encode(sid),
+		ConditionExpression:       aws.String("v = :v"),
+		ExpressionAttributeValues: map[string]types.AttributeValue{":v": num(old.v)},
+	}
+}
+
+// writeOne performs one conditional write outside a transaction (half the cost of one inside).
+func (s *Store) writeOne(ctx context.Context, w types.TransactWriteItem) error {
+	var err error
+	var cc *types.ConsumedCapacity
+	op := ""
+	switch {
+	case w.Put != nil:
+		op = "PutItem"
+		var out *dynamodb.PutItemOutput
+		out, err = s.db.PutItem(ctx, &dynamodb.PutItemInput{
+			TableName: w.Put.TableName, Item: w.Put.Item, ConditionExpression: w.Put.ConditionExpression,
+			ExpressionAttributeValues: w.Put.ExpressionAttributeValues, ReturnConsumedCapacity: s.returnCapacity(),
+		})
+		if out != nil {
+			cc = out.ConsumedCapacity
+		}
+	case w.Delete != nil:
+		op = "DeleteItem"
+		var out *dynamodb.DeleteItemOutput
+		out, err = s.db.DeleteItem(ctx, &dynamodb.DeleteItemInput{
+			TableName: w.Delete.TableName, Key: w.Delete.Key, ConditionExpression: w.Delete.ConditionExpression,
+			ExpressionAttributeValues: w.Delete.ExpressionAttributeValues, ReturnConsumedCapacity: s.returnCapacity(),
+		})
+		if out != nil {
+			cc = out.ConsumedCapacity
+		}
+	case w.Update != nil:
+		op = "UpdateItem"
+		var out *dynamodb.UpdateItemOutput
+		out, err = s.db.UpdateItem(ctx, &dynamodb.UpdateItemInput{
+			TableName: w.Update.TableName, Key: w.Update.Key, UpdateExpression: w.Update.UpdateExpression,
+			ConditionExpression: w.Update.ConditionExpression, ExpressionAttributeNames: w.Update.ExpressionAttributeNames,
+			ExpressionAttributeValues: w.Update.ExpressionAttributeValues, ReturnConsumedCapacity: s.returnCapacity(),
+		})
+		if out != nil {
+			cc = out.ConsumedCapacity
+		}
+	}
+	if err == nil {
+		s.trackOne(op, cc)
+	}
+	if err != nil && !conflict(err) {
+		return unavailable(err)
+	}
+	return err
+}

@@ -1,0 +1,106 @@
+package memory
+
+import (
+	"context"
+	"sync"
+
+	"github.com/serverless-socketio/server/session"
+)
+
+// topic is what a watch follows: a session's own log (sid) or a room's log.
+type topic struct {
+	sid  string
+	room session.RoomRef
+}
+
+type topicState struct {
+	last     uint64 // the event number of the last event published to it
+	watchers map[*watch]struct{}
+}
+
+// Mark returns the number of events published so far.
+func (s *Store) Mark() uint64 {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.events
+}
+
+// Watch follows the session and rooms; it is active at once. It missed something if an event for
+// one of them was published after mark.
+func (s *Store) Watch(ctx context.Context, sid string, rooms []session.RoomRef, mark uint64) (session.Watch, bool, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	w := &watch{s: s, c: make(chan struct{}, 1), topics: make([]topic, 0, len(rooms)+1)}
+	w.topics = append(w.topics, topic{sid: sid})
+	for _, r := range rooms {
+		w.topics = append(w.topics, topic{room: r})
+	}
+	missed := false
+	for _, t := range w.topics {
+		ts := s.topics[t]
+		if ts == nil {
+			ts = &topicState{watchers: map[*watch]struct{}{}}
+			s.topics[t] = ts
+		}
+		ts.watchers[w] = struct{}{}
+		missed = missed || ts.last > mark
+	}
+	return w, missed, nil
+}
+
+// publish hands an event to the watchers of t; s.mu is held.
+func (s *Store) publish(t topic, ev session.Event) {
+	s.events++
+	ts := s.topics[t]
+	if ts == nil {
+		ts = &topicState{watchers: map[*watch]struct{}{}}
+		s.topics[t] = ts
+	}
+	ts.last = s.events
+	for w := range ts.watchers {
+		w.push(ev)
+	}
+}
+
+// watch is a memory [session.Watch].
+type watch struct {
+	s      *Store
+	topics []topic
+	c      chan struct{}
+
+	mu      sync.Mutex
+	pending []session.Event
+	once    sync.Once
+}
+
+func (w *watch) C() <-chan struct{} { return w.c }
+
+func (w *watch) Events() []session.Event {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	ev := w.pending
+	w.pending = nil
+	return ev
+}
+
+func (w *watch) push(ev session.Event) {
+	w.mu.Lock()
+	w.pending = append(w.pending, ev)
+	w.mu.Unlock()
+	select {
+	case w.c <- struct{}{}:
+	default:
+	}
+}
+
+func (w *watch) Stop() {
+	w.once.Do(func() {
+		w.s.mu.Lock()
+		defer w.s.mu.Unlock()
+		for _, t := range w.topics {
+			if ts := w.s.topics[t]; ts != nil {
+				delete(ts.watchers, w)
+			}
+		}
+	})
+}

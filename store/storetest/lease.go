@@ -1,0 +1,120 @@
+package storetest
+
+import (
+	"errors"
+	"testing"
+	"time"
+
+	"github.com/serverless-socketio/server/session"
+)
+
+// runLeases runs the subtests of Acquire, Release and the release inside an Ack.
+func runLeases(t *testing.T, setup func(t *testing.T) *env) {
+	t.Run("Lease", func(t *testing.T) { testLease(t, setup(t)) })
+	t.Run("LeaseExpires", func(t *testing.T) { testLeaseExpires(t, setup(t)) })
+	t.Run("LeaseNames", func(t *testing.T) { testLeaseNames(t, setup(t)) })
+	t.Run("AckReleases", func(t *testing.T) { testAckReleases(t, setup(t)) })
+	t.Run("LeaseOnClosed", func(t *testing.T) { testLeaseOnClosed(t, setup(t)) })
+}
+
+func (e *env) acquire(sid string, l session.Lease, token string, ttl time.Duration) error {
+	e.t.Helper()
+	err := e.store.Acquire(e.ctx, sid, l, token, ttl)
+	if err != nil && !errors.Is(err, session.ErrBusy) {
+		e.t.Fatalf("Acquire(%s, %s, %s): %v", sid[:6], l, token, err)
+	}
+	return err
+}
+
+func (e *env) release(sid string, l session.Lease, token string) {
+	e.t.Helper()
+	if err := e.store.Release(e.ctx, sid, l, token); err != nil {
+		e.t.Fatalf("Release(%s, %s, %s): %v", sid[:6], l, token, err)
+	}
+}
+
+// testLease: one token at a time holds a lease; its holder renews it; only the holder releases.
+func testLease(t *testing.T, e *env) {
+	a := e.create()
+	if err := e.acquire(a, session.LeasePoll, "p1", 20*time.Second); err != nil {
+		t.Fatalf("first Acquire: %v", err)
+	}
+	if err := e.acquire(a, session.LeasePoll, "p1", 20*time.Second); err != nil {
+		t.Fatalf("the holder again: %v, want a renewal", err)
+	}
+	if err := e.acquire(a, session.LeasePoll, "p2", 20*time.Second); !errors.Is(err, session.ErrBusy) {
+		t.Fatalf("another token: %v, want ErrBusy", err)
+	}
+	e.release(a, session.LeasePoll, "p2")
+	if err := e.acquire(a, session.LeasePoll, "p3", 20*time.Second); !errors.Is(err, session.ErrBusy) {
+		t.Fatalf("after a release by a token that does not hold it: %v, want ErrBusy", err)
+	}
+	e.release(a, session.LeasePoll, "p1")
+	if err := e.acquire(a, session.LeasePoll, "p2", 20*time.Second); err != nil {
+		t.Fatalf("after the holder released: %v", err)
+	}
+}
+
+// testLeaseExpires: a lease ends ttl after its last Acquire, whether or not its holder is alive.
+func testLeaseExpires(t *testing.T, e *env) {
+	a := e.create()
+	e.acquire(a, session.LeaseWrite, "w1", 10*time.Second)
+	e.clock.Advance(8 * time.Second)
+	e.acquire(a, session.LeaseWrite, "w1", 10*time.Second) // renewed: ends at 18 s
+	e.clock.Advance(8 * time.Second)
+	if err := e.acquire(a, session.LeaseWrite, "w2", 10*time.Second); !errors.Is(err, session.ErrBusy) {
+		t.Fatalf("8 s after the renewal: %v, want ErrBusy", err)
+	}
+	e.clock.Advance(3 * time.Second)
+	if err := e.acquire(a, session.LeaseWrite, "w2", 10*time.Second); err != nil {
+		t.Fatalf("after the lease expired: %v", err)
+	}
+}
+
+// testLeaseNames: each lease of a session, and each session's lease, is separate.
+func testLeaseNames(t *testing.T, e *env) {
+	a, b := e.create(), e.create()
+	e.acquire(a, session.LeasePoll, "x", 10*time.Second)
+	if err := e.acquire(a, session.LeaseWrite, "y", 10*time.Second); err != nil {
+		t.Fatalf("another lease of the session: %v", err)
+	}
+	if err := e.acquire(b, session.LeasePoll, "y", 10*time.Second); err != nil {
+		t.Fatalf("the same lease of another session: %v", err)
+	}
+}
+
+// testAckReleases: an Ack's release gives the lease up with the acknowledgement, by its holder
+// only.
+func testAckReleases(t *testing.T, e *env) {
+	a := e.create()
+	e.commit(a, func(b *session.Batch) { b.Send([]byte("m")) })
+	e.acquire(a, session.LeasePoll, "p1", 20*time.Second)
+	q := e.read(a, 0)
+	e.ack(a, session.Ack{Entries: q.Entries, Release: session.LeasePoll, Token: "p2"})
+	if err := e.acquire(a, session.LeasePoll, "p3", 20*time.Second); !errors.Is(err, session.ErrBusy) {
+		t.Fatalf("after an Ack releasing another token's lease: %v, want ErrBusy", err)
+	}
+	e.wantTake(a)
+	e.ack(a, session.Ack{Release: session.LeasePoll, Token: "p1"})
+	if err := e.acquire(a, session.LeasePoll, "p3", 20*time.Second); err != nil {
+		t.Fatalf("after the holder's Ack released it: %v", err)
+	}
+}
+
+// testLeaseOnClosed: leases work on a closed session (the noop a client's close owes is claimed
+// with one), and an Ack on it still releases.
+func testLeaseOnClosed(t *testing.T, e *env) {
+	a := e.create()
+	e.acquire(a, session.LeasePoll, "p1", 20*time.Second)
+	e.commit(a, func(b *session.Batch) { b.Close(session.ReasonTransportClose, true) })
+	if err := e.acquire(a, session.LeaseNoop, "g1", time.Minute); err != nil {
+		t.Fatalf("first claim of the noop: %v", err)
+	}
+	if err := e.acquire(a, session.LeaseNoop, "g2", time.Minute); !errors.Is(err, session.ErrBusy) {
+		t.Fatalf("second claim of the noop: %v, want ErrBusy", err)
+	}
+	e.ack(a, session.Ack{Release: session.LeasePoll, Token: "p1"})
+	if err := e.acquire(a, session.LeasePoll, "p2", 20*time.Second); err != nil {
+		t.Fatalf("the poll lease after the closed session's Ack released it: %v", err)
+	}
+}
