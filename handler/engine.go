@@ -84,6 +84,7 @@ type Engine struct {
 	cfg   Config
 	log   *slog.Logger
 	acker *acker
+	polls *pollCache
 }
 
 // New validates cfg and returns an Engine.
@@ -95,7 +96,7 @@ func New(cfg Config) (*Engine, error) {
 		return nil, errors.New("handler: Config.Pump needs a store that publishes its commits (session.Subscriber)")
 	}
 	defaults(&cfg)
-	e := &Engine{cfg: cfg, log: cfg.Logger}
+	e := &Engine{cfg: cfg, log: cfg.Logger, polls: newPollCache()}
 	e.acker = newAcker(e)
 	return e, nil
 }

@@ -33,6 +33,7 @@ type feed struct {
 
 	w       session.Watch
 	watched []session.RoomRef
+	moved   bool          // the last read found rooms the watch does not follow
 	delay   time.Duration // the next backoff, without a watch: 50 ms, doubling up to PollBackoff
 }
 
@@ -47,7 +48,10 @@ func (f *feed) session() *session.Session { return &f.q.Session }
 
 // next returns the entries to write now, reading the store first when a read is due; none
 // means nothing is queued. With a Subscriber store, returning none leaves the watch following
-// the session and its current rooms. Errors are the store's (a closed session's included).
+// the session and its current rooms. A watch already following moves at once when a read finds
+// the rooms changed, before anything is handed out: otherwise the session's own entries would
+// keep coming while a new room's, committed before them, did not, and were then passed over.
+// Errors are the store's (a closed session's included).
 func (f *feed) next(ctx context.Context) ([]session.Entry, error) {
 	for {
 		f.take()
@@ -56,22 +60,22 @@ func (f *feed) next(ctx context.Context) ([]session.Entry, error) {
 				return nil, err
 			}
 		}
-		if len(f.pending) > 0 || f.sub == nil {
-			out := f.pending
-			f.pending = nil
-			if f.sub == nil {
-				f.stale = true // nothing will say when to read again: every wake-up reads
+		if f.sub != nil && (f.w != nil || len(f.pending) == 0) {
+			missed, err := f.watch(ctx)
+			if err != nil {
+				return nil, err
 			}
-			return out, nil
+			if missed {
+				f.stale = true
+				continue
+			}
 		}
-		missed, err := f.watch(ctx)
-		if err != nil {
-			return nil, err
+		out := f.pending
+		f.pending = nil
+		if f.sub == nil {
+			f.stale = true // nothing will say when to read again: every wake-up reads
 		}
-		if !missed {
-			return nil, nil
-		}
-		f.stale = true
+		return out, nil
 	}
 }
 
@@ -85,6 +89,7 @@ func (f *feed) read(ctx context.Context) error {
 		return err
 	}
 	f.q, f.through, f.stale = q, q.Through, q.More
+	f.moved = !sameRooms(f.watched, q.Rooms)
 	f.rooms = make(map[session.RoomRef]bool, len(q.Rooms))
 	for _, r := range q.Rooms {
 		f.rooms[r] = true
@@ -101,17 +106,17 @@ func (f *feed) read(ctx context.Context) error {
 // watch makes the watch follow the session and its rooms as of the last read; it reports
 // whether an event may have been missed since that read began (read again, then).
 func (f *feed) watch(ctx context.Context) (bool, error) {
-	if f.w != nil && sameRooms(f.watched, f.q.Rooms) {
+	if f.w != nil && !f.moved {
 		return false, nil
 	}
-	w, missed, err := f.sub.Watch(ctx, f.sid, f.q.Rooms, f.mark)
+	w, missed, err := f.sub.Watch(ctx, f.sid, f.q.Rooms, f.mark, f.through)
 	if err != nil {
 		return false, err
 	}
 	if f.w != nil {
 		f.w.Stop() // after the new watch is active: nothing falls between them
 	}
-	f.w, f.watched = w, slices.Clone(f.q.Rooms)
+	f.w, f.watched, f.moved = w, slices.Clone(f.q.Rooms), false
 	return missed, nil
 }
 
@@ -133,6 +138,8 @@ func (f *feed) take() {
 			f.stale = true
 		case f.stale:
 			// The read that is due will return it.
+		case len(f.pending) > 0 && !f.pending[len(f.pending)-1].ID.Less(ev.ID):
+			// The same entry through another of its rooms (events come in commit order).
 		case ev.Room == nil || f.forSession(ev):
 			f.pending = append(f.pending, session.Entry{ID: ev.ID, Payload: ev.Payload})
 		}

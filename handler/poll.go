@@ -40,18 +40,20 @@ type heldPoll struct {
 	f       *feed
 	holdEnd time.Time
 	let     bool // the lease was let go (with an acknowledgement or without)
+	parked  bool // the feed waits for the session's next GET (pollCache)
 }
 
 // poll serves a GET.
 func (e *Engine) poll(w http.ResponseWriter, r *http.Request, sid string) {
-	p := &heldPoll{e: e, w: w, r: r, sid: sid, token: newSID(), f: e.newFeed(sid)}
+	p := &heldPoll{e: e, w: w, r: r, sid: sid, token: newSID()}
 	p.holdEnd = e.cfg.Now().Add(e.cfg.PollHold)
 	if dl, ok := r.Context().Deadline(); ok {
 		// On Lambda the invocation's deadline bounds the hold: answer before it, with a margin
 		// for the last read and the response.
 		p.holdEnd = minTime(p.holdEnd, dl.Add(-deadlineMargin))
 	}
-	if err := p.hold(); err != nil {
+	prev, err := p.hold()
+	if err != nil {
 		if errors.Is(err, errOverlap) {
 			// Engine.IO v4: overlapping GETs are a protocol error and end the session; the held
 			// one answers a close packet.
@@ -64,26 +66,38 @@ func (e *Engine) poll(w http.ResponseWriter, r *http.Request, sid string) {
 		}
 		return
 	}
-	defer p.f.stop()
-	defer p.release() // on every way out; a no-op once the answer let go
+	// The GET before, if this process answered it, left its feed: take it over.
+	if p.f = e.polls.take(sid, prev); p.f == nil {
+		p.f = e.newFeed(sid)
+	}
+	defer p.end()
 	p.run()
 }
 
-// hold takes the session's poll lease, waiting up to answerGrace for a holder that is answering.
-func (p *heldPoll) hold() error {
+// end lets the lease go, if the answer did not, and stops the feed unless it was parked.
+func (p *heldPoll) end() {
+	p.release()
+	if !p.parked {
+		p.f.stop()
+	}
+}
+
+// hold takes the session's poll lease, waiting up to answerGrace for a holder that is answering;
+// it returns the lease's last holder.
+func (p *heldPoll) hold() (string, error) {
 	ttl := p.holdEnd.Sub(p.e.cfg.Now()) + pollLeaseMargin
 	delay := 2 * time.Millisecond
 	giveUp := p.e.cfg.Now().Add(answerGrace)
 	for {
-		err := p.e.cfg.Store.Acquire(p.r.Context(), p.sid, session.LeasePoll, p.token, ttl)
+		prev, err := p.e.cfg.Store.Acquire(p.r.Context(), p.sid, session.LeasePoll, p.token, ttl)
 		if !errors.Is(err, session.ErrBusy) {
-			return err
+			return prev, err
 		}
 		if !p.e.cfg.Now().Before(giveUp) {
-			return errOverlap
+			return "", errOverlap
 		}
 		if !sleep(p.r.Context(), delay) {
-			return p.r.Context().Err()
+			return "", p.r.Context().Err()
 		}
 		delay = min(2*delay, 64*time.Millisecond)
 	}
@@ -115,11 +129,11 @@ func (p *heldPoll) run() {
 			return
 		}
 		if ping := s.NeedsPing(now); len(entries) > 0 || ping {
-			p.answer(joinPayloads(entries, ping), entries, ping)
+			p.answer(joinPayloads(entries, ping), entries, ping, true)
 			return
 		}
 		if !now.Before(p.holdEnd) {
-			p.answer(packet(engineio.PacketNoop), nil, false)
+			p.answer(packet(engineio.PacketNoop), nil, false, true)
 			return
 		}
 		if !p.wait(minTime(p.holdEnd, s.NextBeat())) {
@@ -158,10 +172,13 @@ func (p *heldPoll) wait(until time.Time) bool {
 // answer writes body and, once it is written, acknowledges the entries and the ping it carries
 // (all that the feed last returned), letting the lease go in the same step. A body the client
 // did not get acknowledges nothing: its entries stay queued; nor does an answer without them (a
-// noop), whatever the feed returned before.
-func (p *heldPoll) answer(body []byte, entries []session.Entry, ping bool) {
+// noop), whatever the feed returned before. With park, the feed is parked for the session's
+// next GET before the lease goes (that GET cannot start earlier, so it finds the feed), and
+// dropped again if the acknowledgement fails.
+func (p *heldPoll) answer(body []byte, entries []session.Entry, ping, park bool) {
 	ack := session.Ack{Release: session.LeasePoll, Token: p.token}
-	if err := writeText(p.w, body); err == nil && (len(entries) > 0 || ping) {
+	written := writeText(p.w, body) == nil
+	if written && (len(entries) > 0 || ping) {
 		ack = p.f.ack(entries)
 		ack.Release, ack.Token = session.LeasePoll, p.token
 		if ping {
@@ -171,9 +188,37 @@ func (p *heldPoll) answer(body []byte, entries []session.Entry, ping bool) {
 	p.let = true
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(p.r.Context()), ackTimeout)
 	defer cancel()
+	p.parked = written && park && p.park(ctx, ack)
 	if err := p.e.cfg.Store.Ack(ctx, p.sid, ack); err != nil {
 		p.e.log.Warn("poll: acknowledgement failed", logattr.Session(p.sid), "err", err)
+		if p.parked {
+			p.e.polls.drop(p.sid, p.token)
+			p.parked = false
+		}
 	}
+}
+
+// park parks the feed for the session's next GET, which then need not read the store: what ack
+// acknowledges counts as written, and the watch follows the session and its rooms. A watch
+// that may have missed an event (the first on this process, whose channels were not yet
+// subscribed, or one that came between the read and the watch) does not park: the next GET
+// reads, as it would without the feed.
+func (p *heldPoll) park(ctx context.Context, ack session.Ack) bool {
+	f := p.f
+	if f.sub == nil || f.stale || len(f.pending) > 0 {
+		return false
+	}
+	if missed, err := f.watch(ctx); err != nil || missed {
+		return false
+	}
+	if !ack.Through.IsZero() {
+		f.handed([]session.Entry{{ID: ack.Through}})
+	}
+	if !ack.PingFor.IsZero() {
+		f.q.Session.PingSent = true
+	}
+	p.e.polls.park(p.sid, p.token, f)
+	return true
 }
 
 // release lets the poll lease go without acknowledging anything, unless it was let go already.
@@ -197,7 +242,7 @@ func (p *heldPoll) finish(first bool, err error, t engineio.PacketType) {
 		p.release()
 		return
 	}
-	p.answer(packet(t), nil, false)
+	p.answer(packet(t), nil, false, false)
 }
 
 // failed ends the GET on a read error: the session closed or vanished (Engine.IO v4 §"Closing
@@ -207,7 +252,7 @@ func (p *heldPoll) failed(err error, first bool) {
 	var closed *session.ClosedError
 	switch {
 	case errors.As(err, &closed) && closed.OwesNoop && p.claimNoop():
-		p.answer(packet(engineio.PacketNoop), nil, false)
+		p.answer(packet(engineio.PacketNoop), nil, false, false)
 	case errors.Is(err, session.ErrNotFound):
 		p.finish(first, session.ErrNotFound, engineio.PacketClose)
 	case p.abandoned():
@@ -219,7 +264,7 @@ func (p *heldPoll) failed(err error, first bool) {
 
 // claimNoop takes the noop a client's close owes: only the first GET to ask gets it.
 func (p *heldPoll) claimNoop() bool {
-	err := p.e.cfg.Store.Acquire(p.r.Context(), p.sid, session.LeaseNoop, p.token, time.Hour)
+	_, err := p.e.cfg.Store.Acquire(p.r.Context(), p.sid, session.LeaseNoop, p.token, time.Hour)
 	return err == nil
 }
 
@@ -236,7 +281,7 @@ func (p *heldPoll) upgrading(first bool) {
 			p.finish(first, errWrongTransport, engineio.PacketNoop)
 			return
 		case err != nil || p.f.session().Probe == "":
-			p.answer(packet(engineio.PacketNoop), nil, false)
+			p.answer(packet(engineio.PacketNoop), nil, false, false)
 			return
 		}
 		events, backoff := p.f.wake()
@@ -245,7 +290,7 @@ func (p *heldPoll) upgrading(first bool) {
 		case <-backoff:
 		case <-ctx.Done():
 			if !p.abandoned() {
-				p.answer(packet(engineio.PacketNoop), nil, false)
+				p.answer(packet(engineio.PacketNoop), nil, false, false)
 			}
 			return
 		}

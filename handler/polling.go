@@ -6,16 +6,20 @@ import (
 	"io"
 	"net/http"
 	"os"
+	"strconv"
 
 	"github.com/serverless-socketio/server/engineio"
 	"github.com/serverless-socketio/server/internal/logattr"
 	"github.com/serverless-socketio/server/session"
 )
 
-// writeText writes a long-polling answer; an error means the client did not get it.
+// writeText writes a long-polling answer; an error means the client did not get it. The length
+// goes in the header: the flush below then sends the whole answer in one write, not chunked.
 func writeText(w http.ResponseWriter, body []byte) error {
-	w.Header().Set("Content-Type", "text/plain; charset=UTF-8")
-	w.Header().Set("Cache-Control", "no-store")
+	h := w.Header()
+	h.Set("Content-Type", "text/plain; charset=UTF-8")
+	h.Set("Cache-Control", "no-store")
+	h.Set("Content-Length", strconv.Itoa(len(body)))
 	if _, err := w.Write(body); err != nil {
 		return err
 	}

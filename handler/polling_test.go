@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -430,15 +431,24 @@ func TestDisconnectReasons(t *testing.T) {
 	}
 }
 
-// TestRoundTrips counts Redis round trips per request kind (after the scripts are cached).
+// TestRoundTrips counts Redis round trips per request kind (after the scripts are cached). A GET
+// whose session's previous GET another process served reads the store; one that follows this
+// process's own GET takes over the feed it left, and does not.
 func TestRoundTrips(t *testing.T) {
 	srv := chatServerRedis(t, handler.Config{})
+	other := srv.Another(t, chatApp(t), handler.Config{})
 	a, b := srv.Open(t), srv.Open(t)
 	a.Connect("/chat")
 	b.Connect("/chat")
+	bOther := b.On(other)
 	a.Post(`42/chat,1["chat_message",{"text":"warm"}]`)
 	a.Get()
+	bOther.Get() // the other process follows b's channels from now on
+	a.Post(`42/chat,1["chat_message",{"text":"warm again"}]`)
 	b.Get()
+	// A GET's answer reaches the client before its lease's release: none in the counts below.
+	srv.Released(t, a.SID)
+	srv.Released(t, b.SID)
 
 	count := func(f func()) int64 {
 		before := srv.RoundTrips.Load()
@@ -451,10 +461,23 @@ func TestRoundTrips(t *testing.T) {
 	if n := count(func() { a.Post(`42/chat,2["chat_message",{"text":"x"}]`) }); n != 2 {
 		t.Errorf("POST with an event: %d round trips, want 2 (load + commit)", n)
 	}
-	if n := count(func() { b.Get() }); n != 3 {
-		t.Errorf("GET that finds packets: %d round trips, want 3 (lease, read, ack with the lease's release)", n)
+	get := func() int64 {
+		srv.Released(t, b.SID) // the GET before has let go
+		before := srv.Commands.Load()
+		bOther.Get()
+		srv.Released(t, b.SID)
+		return srv.Commands.Load() - before
 	}
-	t.Logf("handshake 1, POST 2, GET with packets 3 round trips")
+	if n := get(); n != 3 {
+		t.Errorf("GET that finds packets, the session's last GET served elsewhere: %d commands, want 3 (lease, read, ack with the lease's release)", n)
+	}
+	a.Post(`42/chat,3["chat_message",{"text":"y"}]`)
+	bOther.Get() // leaves its feed on the other process
+	a.Post(`42/chat,4["chat_message",{"text":"z"}]`)
+	if n := get(); n != 2 {
+		t.Errorf("GET that finds packets after this process's own GET: %d commands, want 2 (lease, ack)", n)
+	}
+	t.Logf("handshake 1, POST 2, GET with packets 3 (2 after the same process's GET)")
 }
 
 func TestShutdownAnswersHeldPolls(t *testing.T) {
@@ -572,30 +595,70 @@ func TestClientCloseBeforeGet(t *testing.T) {
 }
 
 // TestRoundTripsWaitingGet counts the Redis round trips of a GET that finds nothing and waits
-// out its hold: its lease, its read, then the release at the end. The first GET of a session
-// also reads once more after subscribing (an event may have come before the subscription was
-// active); the next one finds its channels still subscribed and nothing since its read began,
-// so it does not.
+// out its hold: its lease, its read, then the release at the end. The first GET of a session on
+// a process also reads once more after subscribing (an event may have come before the
+// subscription was active); the next one takes over the feed the first left (its session's last
+// GET was this process's), and reads nothing: its lease and its release.
 func TestRoundTripsWaitingGet(t *testing.T) {
-	srv := chatServerRedis(t, handler.Config{PollHold: 300 * time.Millisecond})
-	c := srv.Open(t)
+	origin := chatServerRedis(t, handler.Config{PollHold: 300 * time.Millisecond})
+	srv := origin.Another(t, chatApp(t), handler.Config{PollHold: 300 * time.Millisecond})
+	c := origin.Open(t)
 	c.Connect("/chat")
+	c = c.On(srv)
 	count := func() int64 {
-		before := srv.RoundTrips.Load()
+		before := origin.Commands.Load()
 		if p := c.Get(); len(p) != 1 || p[0] != "6" {
 			t.Fatalf("GET answered %q, want a noop at the end of the hold", p)
 		}
-		return srv.RoundTrips.Load() - before
+		origin.Released(t, c.SID)
+		return origin.Commands.Load() - before
 	}
 	// The first also subscribes (the counter sees the pub/sub connection's commands too).
 	first := count()
 	if first < 4 {
-		t.Errorf("first waiting GET: %d round trips, want at least 4 (lease, read, read after subscribing, release)", first)
+		t.Errorf("first waiting GET: %d commands, want at least 4 (lease, read, read after subscribing, release)", first)
 	}
-	if n := count(); n != 3 {
-		t.Errorf("next waiting GET: %d round trips, want 3 (lease, read, release)", n)
+	if n := count(); n != 2 {
+		t.Errorf("next waiting GET: %d commands, want 2 (lease, release)", n)
 	}
-	t.Logf("waiting GET: %d round trips the first time, 3 after", first)
+	t.Logf("waiting GET: %d commands the first time, 2 after", first)
+}
+
+// TestParkedFeedAcrossProcesses: a GET's feed, parked for the session's next GET, is not used
+// when a GET on another process came in between: every packet arrives once, in order, however
+// the GETs alternate between the processes, and the one that follows its own GET reads nothing.
+func TestParkedFeedAcrossProcesses(t *testing.T) {
+	a := chatServerRedis(t, handler.Config{PollHold: 2 * time.Second})
+	b := a.Another(t, chatApp(t), handler.Config{PollHold: 2 * time.Second})
+	sender, member := a.Open(t), a.Open(t)
+	sender.Connect("/chat")
+	member.Connect("/chat")
+	get := func(s *siotest.Server) []string {
+		t.Helper()
+		status, body := siotest.Do(t, http.MethodGet, member.On(s).URL, "")
+		if status != http.StatusOK {
+			t.Fatalf("GET: %d %q", status, body)
+		}
+		return strings.Split(body, "\x1e")
+	}
+	send := func(text string) {
+		t.Helper()
+		if status, body := siotest.Do(t, http.MethodPost, sender.URL, chatMsg(text)); status != http.StatusOK || body != "ok" {
+			t.Fatalf("POST: %d %q", status, body)
+		}
+	}
+	for i, via := range []*siotest.Server{a, a, b, a, b, b, a} {
+		text := fmt.Sprint(i)
+		send(text)
+		before := a.Commands.Load()
+		if got := get(via); len(got) != 1 || got[0] != chatMsg(text) {
+			t.Fatalf("GET %d: %q, want only %q", i, got, chatMsg(text))
+		}
+		a.Released(t, member.SID)
+		if n := a.Commands.Load() - before; i == 1 && n != 2 {
+			t.Errorf("GET %d, after this process's own GET: %d commands, want 2 (lease, ack): no read", i, n)
+		}
+	}
 }
 
 // TestPollWatchesNewRooms: a held GET whose session joins a room (by a POST on the side, with

@@ -149,7 +149,7 @@ func (p *pump) holdLease() bool {
 	if !p.renewAt.IsZero() && now.Before(p.renewAt) {
 		return true
 	}
-	err := p.e.cfg.Store.Acquire(p.ctx, p.sid, session.LeaseWrite, p.token, pumpLease)
+	_, err := p.e.cfg.Store.Acquire(p.ctx, p.sid, session.LeaseWrite, p.token, pumpLease)
 	if err != nil {
 		p.renewAt = time.Time{}
 		if !errors.Is(err, session.ErrBusy) && p.ctx.Err() == nil {

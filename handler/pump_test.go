@@ -247,10 +247,15 @@ func TestPumpAcrossProcesses(t *testing.T) {
 func TestPumpStoreDown(t *testing.T) {
 	logs := &lockedBuffer{}
 	srv := pumpChatRedis(t, handler.Config{
-		PingInterval: 200 * time.Millisecond, PingTimeout: siotest.Wait,
+		PingInterval: 500 * time.Millisecond, PingTimeout: siotest.Wait,
 		Logger: slog.New(slog.NewTextHandler(logs, nil)),
 	})
 	a, sid := joinChat(t, srv)
+	t.Cleanup(func() {
+		if t.Failed() {
+			t.Log("server log:\n" + logs.String())
+		}
+	})
 	// Answer the first ping, so that the next one falls due while Redis is down.
 	if got := a.ReadText(); got != "2" {
 		t.Fatalf("%q, want the first ping", got)
@@ -258,6 +263,10 @@ func TestPumpStoreDown(t *testing.T) {
 	before := mustLoad(t, srv, sid).LastPong
 	a.Send("3")
 	siotest.Until(t, "pong recorded", func() bool { return mustLoad(t, srv, sid).LastPong.After(before) })
+	// The pump learns of the pong from the store (a change, read again): a message committed
+	// after it comes out only once the pump has read the session with its new pong.
+	a.Send(chatMsg("before"))
+	readExactly(t, a, []string{chatMsg("before")})
 	srv.Redis.Close()
 	if got := a.ReadText(); got != "2" {
 		t.Fatalf("with Redis down: %q, want the ping that fell due", got)
@@ -268,6 +277,9 @@ func TestPumpStoreDown(t *testing.T) {
 	if err := srv.Redis.Restart(); err != nil {
 		t.Fatal(err)
 	}
+	// A frame that comes while the store cannot be reached closes the connection; the client's
+	// pool takes a moment to find Redis back.
+	siotest.Until(t, "Redis reachable again", func() bool { _, err := load(t, srv, sid); return err == nil })
 	a.Send("3")
 	a.Send(chatMsg("back"))
 	readExactly(t, a, []string{chatMsg("back")})

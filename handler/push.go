@@ -63,7 +63,7 @@ func (e *Engine) pushAll(ctx context.Context, sids []string, ping bool) {
 func (e *Engine) push(ctx context.Context, sid string, ping bool) {
 	p := &pusher{e: e, sid: sid, token: newSID(), ping: ping}
 	for {
-		if err := e.cfg.Store.Acquire(ctx, sid, session.LeaseWrite, p.token, writeLease); err != nil {
+		if _, err := e.cfg.Store.Acquire(ctx, sid, session.LeaseWrite, p.token, writeLease); err != nil {
 			if !errors.Is(err, session.ErrBusy) {
 				e.log.Warn("push: lease failed", logattr.Session(sid), "err", err)
 			}

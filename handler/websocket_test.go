@@ -99,6 +99,7 @@ func sioConnect(t *testing.T, srv *siotest.WSServer) (*siotest.WSConn, string) {
 	if got := c.ReadText(); got != `42["auth",{}]` {
 		t.Fatalf("after CONNECT: %q, want the auth event", got)
 	}
+	srv.Delivered(t, sid) // the tests move the clock on next
 	return c, sid
 }
 

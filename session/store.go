@@ -39,10 +39,13 @@ type Store interface {
 	// acknowledge.
 	Ack(ctx context.Context, sid string, a Ack) error
 	// Acquire takes the lease for token until ttl from now, or renews it if token holds it
-	// already. It fails with ErrBusy while another token holds it. Leases outlive a close (a
-	// closed session's [LeaseNoop]) and do not check that the session exists.
-	Acquire(ctx context.Context, sid string, lease Lease, token string, ttl time.Duration) error
-	// Release gives the lease up if token holds it; otherwise it does nothing.
+	// already, and returns prev, the token that held it last (released, expired, or token
+	// itself; empty if none ever did). It fails with ErrBusy while another token holds it.
+	// Leases outlive a close (a closed session's [LeaseNoop]) and do not check that the session
+	// exists.
+	Acquire(ctx context.Context, sid string, lease Lease, token string, ttl time.Duration) (prev string, err error)
+	// Release gives the lease up if token holds it (it stays the lease's last holder); otherwise
+	// it does nothing.
 	Release(ctx context.Context, sid string, lease Lease, token string) error
 	// Due returns up to limit sessions of each kind of work the sweeper may have at now, from
 	// the hints of [Schedule]: the sweeper checks each one before acting.
@@ -166,9 +169,10 @@ type Subscriber interface {
 	Mark() uint64
 	// Watch follows the session's own log and the logs of rooms. The watch is active when
 	// Watch returns: everything committed after that reaches it. missed reports whether an event
-	// for these logs may have come between mark (taken before the caller's last Read) and then,
+	// for these logs with an ID after after (the Through of the caller's last Read, which
+	// accounts for the rest) may have come between mark (taken before that Read) and then,
 	// unseen: the caller must then Read again.
-	Watch(ctx context.Context, sid string, rooms []RoomRef, mark uint64) (w Watch, missed bool, err error)
+	Watch(ctx context.Context, sid string, rooms []RoomRef, mark uint64, after ID) (w Watch, missed bool, err error)
 }
 
 // Watch is an active subscription from [Subscriber.Watch].

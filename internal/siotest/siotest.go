@@ -33,8 +33,9 @@ type Server struct {
 	// the memory store).
 	Redis  *miniredis.Miniredis
 	Client *goredis.Client
-	// RoundTrips counts Redis round trips (a command, a pipeline or a script call each).
-	RoundTrips atomic.Int64
+	// RoundTrips counts Redis round trips (a command, a pipeline or a script call each);
+	// Commands counts the commands (a pipeline's each).
+	RoundTrips, Commands atomic.Int64
 }
 
 // Start serves app with cfg (Store and App filled in here) on a fresh memory store until the
@@ -58,11 +59,26 @@ func StartRedis(t testing.TB, app handler.App, cfg handler.Config) *Server {
 	return s
 }
 
+// Another serves app with cfg on the same store, as another process of the same deployment: a
+// client's requests may go to either. Round trips to a shared miniredis count in s.RoundTrips.
+func (s *Server) Another(t testing.TB, app handler.App, cfg handler.Config) *Server {
+	t.Helper()
+	o := &Server{Store: s.Store, Redis: s.Redis, Client: s.Client}
+	if s.Client != nil {
+		// A store of its own on the same Redis: its own pub/sub connection, as a process has.
+		rs := redis.New(s.Client, redis.Options{Now: cfg.Now, Pumped: cfg.Pump})
+		t.Cleanup(func() { rs.Close() })
+		o.Store = rs
+	}
+	o.serve(t, app, cfg)
+	return o
+}
+
 // startMiniredis starts a miniredis and a client counting round trips, closed when the test ends.
 func (s *Server) startMiniredis(t testing.TB) {
 	s.Redis = miniredis.RunT(t)
 	s.Client = goredis.NewClient(&goredis.Options{Addr: s.Redis.Addr()})
-	s.Client.AddHook(counter{&s.RoundTrips})
+	s.Client.AddHook(counter{&s.RoundTrips, &s.Commands})
 	t.Cleanup(func() { s.Client.Close() })
 }
 
@@ -85,14 +101,39 @@ func (s *Server) serve(t testing.TB, app handler.App, cfg handler.Config) {
 	})
 }
 
-type counter struct{ n *atomic.Int64 }
+type counter struct{ trips, cmds *atomic.Int64 }
 
 func (c counter) DialHook(next goredis.DialHook) goredis.DialHook { return next }
 func (c counter) ProcessHook(next goredis.ProcessHook) goredis.ProcessHook {
-	return func(ctx context.Context, cmd goredis.Cmder) error { c.n.Add(1); return next(ctx, cmd) }
+	return func(ctx context.Context, cmd goredis.Cmder) error {
+		c.trips.Add(1)
+		c.cmds.Add(1)
+		return next(ctx, cmd)
+	}
 }
 func (c counter) ProcessPipelineHook(next goredis.ProcessPipelineHook) goredis.ProcessPipelineHook {
-	return func(ctx context.Context, cmds []goredis.Cmder) error { c.n.Add(1); return next(ctx, cmds) }
+	return func(ctx context.Context, cmds []goredis.Cmder) error {
+		c.trips.Add(1)
+		c.cmds.Add(int64(len(cmds)))
+		return next(ctx, cmds)
+	}
+}
+
+// Released waits until the session's poll lease was let go (a GET's answer reaches the client
+// before its lease is released), for tests that count what a GET costs. Redis servers only.
+func (s *Server) Released(t testing.TB, sid string) {
+	t.Helper()
+	for deadline := time.Now().Add(5 * time.Second); time.Now().Before(deadline); {
+		for _, k := range s.Redis.Keys() {
+			if strings.HasSuffix(k, "{"+sid+"}:l:poll") {
+				if v, _ := s.Redis.Get(k); strings.HasSuffix(v, " 0") {
+					return
+				}
+			}
+		}
+		time.Sleep(time.Millisecond)
+	}
+	t.Fatalf("the poll lease of %s was not released", sid)
 }
 
 // Do sends one request and returns the status and body.
@@ -138,6 +179,12 @@ func (s *Server) Open(t testing.TB) *Client {
 		t.Fatal(err)
 	}
 	return &Client{t: t, SID: open.SID, URL: s.URL + "?EIO=4&transport=polling&sid=" + open.SID}
+}
+
+// On returns a client of the same session that sends its requests to s (another process of
+// the deployment).
+func (c *Client) On(s *Server) *Client {
+	return &Client{t: c.t, SID: c.SID, URL: s.URL + "?EIO=4&transport=polling&sid=" + c.SID}
 }
 
 // Post sends a payload and fails the test unless the server answers "ok".

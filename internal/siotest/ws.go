@@ -147,6 +147,17 @@ func (s *WSServer) Sweep(t testing.TB) int {
 	return n
 }
 
+// Delivered waits until nothing is queued for sid: the push that wrote what a test read has
+// acknowledged it. A test that moves its clock past the write lease's life right after reading
+// waits for this first; otherwise the next push may take the lease and send it all again.
+func (s *WSServer) Delivered(t testing.TB, sid string) {
+	t.Helper()
+	Until(t, "what was written acknowledged", func() bool {
+		q, err := s.Store.Read(context.Background(), sid, 1)
+		return err == nil && len(q.Entries) == 0
+	})
+}
+
 // Frame is one WebSocket message.
 type Frame struct {
 	Binary bool

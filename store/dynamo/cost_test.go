@@ -218,7 +218,7 @@ func TestCostDynamoDBLocal(t *testing.T) {
 	members[1].Post(`42/chat,["chat_message",{"text":"to the websocket member"}]`)
 	report("WebSocket push of one message (lease, read, ack + release, read)", m.measure(func() {
 		ctx := t.Context()
-		if err := store.Acquire(ctx, ws.ID, session.LeaseWrite, "pusher", 10*time.Second); err != nil {
+		if _, err := store.Acquire(ctx, ws.ID, session.LeaseWrite, "pusher", 10*time.Second); err != nil {
 			t.Fatal(err)
 		}
 		q, err := store.Read(ctx, ws.ID, 0)

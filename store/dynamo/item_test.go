@@ -250,7 +250,7 @@ func TestStoreDown(t *testing.T) {
 	if _, err := s.Read(ctx, "sid", 0); !errors.Is(err, session.ErrUnavailable) {
 		t.Fatalf("Read: %v, want ErrUnavailable", err)
 	}
-	if err := s.Acquire(ctx, "sid", session.LeasePoll, "t", time.Second); !errors.Is(err, session.ErrUnavailable) {
+	if _, err := s.Acquire(ctx, "sid", session.LeasePoll, "t", time.Second); !errors.Is(err, session.ErrUnavailable) {
 		t.Fatalf("Acquire: %v, want ErrUnavailable", err)
 	}
 	if err := s.Ack(ctx, "sid", session.Ack{Release: session.LeasePoll, Token: "t"}); !errors.Is(err, session.ErrUnavailable) {

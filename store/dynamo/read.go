@@ -164,19 +164,23 @@ var leaseNames = []session.Lease{session.LeaseNoop, session.LeasePoll, session.L
 
 func leaseSK(l session.Lease) string { return "l#" + string(l) }
 
+// releaseWrite ends the lease's hold (x = 0) on condition that token holds it; the item stays,
+// naming its last holder, until its TTL.
 func (s *Store) releaseWrite(sid string, l session.Lease, token string) types.TransactWriteItem {
-	return types.TransactWriteItem{Delete: &types.Delete{
+	return types.TransactWriteItem{Update: &types.Update{
 		TableName: s.table(), Key: key(sessionPK(sid), leaseSK(l)),
+		UpdateExpression:          aws.String("SET x = :zero"),
 		ConditionExpression:       aws.String("tok = :t"),
-		ExpressionAttributeValues: map[string]types.AttributeValue{":t": str(token)},
+		ExpressionAttributeValues: map[string]types.AttributeValue{":t": str(token), ":zero": num(0)},
 	}}
 }
 
-// Acquire takes or renews the lease with one conditional PutItem (1 write unit).
-func (s *Store) Acquire(ctx context.Context, sid string, lease session.Lease, token string, ttl time.Duration) error {
+// Acquire takes or renews the lease with one conditional PutItem (1 write unit), which returns
+// the item it replaced, and with it the last holder.
+func (s *Store) Acquire(ctx context.Context, sid string, lease session.Lease, token string, ttl time.Duration) (string, error) {
 	now := s.nowMS()
 	x := now + ttl.Milliseconds()
-	put := &types.Put{
+	out, err := s.db.PutItem(ctx, &dynamodb.PutItemInput{
 		TableName: s.table(),
 		Item: map[string]types.AttributeValue{
 			attrPK: str(sessionPK(sid)), attrSK: str(leaseSK(lease)),
@@ -184,15 +188,24 @@ func (s *Store) Acquire(ctx context.Context, sid string, lease session.Lease, to
 		},
 		ConditionExpression:       aws.String("attribute_not_exists(tok) OR tok = :t OR x <= :now"),
 		ExpressionAttributeValues: map[string]types.AttributeValue{":t": str(token), ":now": num(now)},
-	}
-	err := s.writeOne(ctx, types.TransactWriteItem{Put: put})
+		ReturnValues:              types.ReturnValueAllOld,
+		ReturnConsumedCapacity:    s.returnCapacity(),
+	})
 	if conflict(err) {
-		return session.ErrBusy
+		return "", session.ErrBusy
 	}
-	return err
+	if err != nil {
+		return "", unavailable(err)
+	}
+	s.trackOne("PutItem", out.ConsumedCapacity)
+	prev, _ := out.Attributes["tok"].(*types.AttributeValueMemberS)
+	if prev == nil {
+		return "", nil
+	}
+	return prev.Value, nil
 }
 
-// Release deletes the lease item on condition that token holds it (1 write unit).
+// Release ends the lease's hold on condition that token holds it (1 write unit).
 func (s *Store) Release(ctx context.Context, sid string, lease session.Lease, token string) error {
 	if err := s.writeOne(ctx, s.releaseWrite(sid, lease, token)); err != nil && !conflict(err) {
 		return err

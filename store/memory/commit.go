@@ -52,6 +52,7 @@ type commit struct {
 	now     time.Time
 	changed bool            // the session's state changed: watchers must read it again
 	flush   map[string]bool // WebSocket sessions with new packets
+	events  []topicEvent    // what the commit publishes, in order
 }
 
 func (c *commit) nextID() session.ID {
@@ -103,7 +104,7 @@ func (c *commit) apply(op session.Op) error {
 	case session.OpSend:
 		e := session.Entry{ID: c.nextID(), Payload: slices.Clone(op.Payload)}
 		r.log = append(r.log, e)
-		c.s.publish(topic{sid: c.sid}, session.Event{Kind: session.EventEntry, ID: e.ID, Payload: e.Payload})
+		c.publish(topic{sid: c.sid}, session.Event{Kind: session.EventEntry, ID: e.ID, Payload: e.Payload})
 		if r.s.Transport == session.WebSocket {
 			c.flush[c.sid] = true
 		}
@@ -170,7 +171,7 @@ func (c *commit) broadcast(op session.Op) {
 		}
 		l.entries = append(l.entries, roomEntry{id: id, at: c.now, except: except, payload: payload})
 		c.s.trim(l, c.now)
-		c.s.publish(topic{room: ref}, session.Event{Kind: session.EventEntry, ID: id, Room: &ref, Except: except, Payload: payload})
+		c.publish(topic{room: ref}, session.Event{Kind: session.EventEntry, ID: id, Room: &ref, Except: except, Payload: payload})
 		for m := range c.s.members[ref] {
 			if mr := c.s.sessions[m]; mr != nil && mr.s.Transport == session.WebSocket && !c.s.excepted(m, op.Namespace, except) {
 				c.flush[m] = true
@@ -230,6 +231,12 @@ func (c *commit) finish() {
 		c.r.deadline = c.now.Add(c.s.opt.SessionTTL)
 	}
 	if c.changed {
-		c.s.publish(topic{sid: c.sid}, session.Event{Kind: session.EventChanged, ID: c.nextID()})
+		c.publish(topic{sid: c.sid}, session.Event{Kind: session.EventChanged, ID: c.nextID()})
 	}
+	c.s.publish(c.events)
+}
+
+// publish records an event of the commit; finish hands them all to the watches at once.
+func (c *commit) publish(t topic, ev session.Event) {
+	c.events = append(c.events, topicEvent{t, ev})
 }

@@ -243,16 +243,17 @@ func (s *Store) state(sid string) (*session.State, error) {
 }
 
 // Acquire takes or renews a lease.
-func (s *Store) Acquire(ctx context.Context, sid string, lease session.Lease, token string, ttl time.Duration) error {
+func (s *Store) Acquire(ctx context.Context, sid string, lease session.Lease, token string, ttl time.Duration) (string, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	now := s.opt.Now()
 	k := leaseKey{sid, lease}
-	if h, ok := s.leases[k]; ok && h.token != token && now.Before(h.until) {
-		return session.ErrBusy
+	h, ok := s.leases[k]
+	if ok && h.token != token && now.Before(h.until) {
+		return h.token, session.ErrBusy
 	}
 	s.leases[k] = leaseHold{token: token, until: now.Add(ttl)}
-	return nil
+	return h.token, nil
 }
 
 // Release gives a lease up.
@@ -266,7 +267,7 @@ func (s *Store) Release(ctx context.Context, sid string, lease session.Lease, to
 func (s *Store) release(sid string, lease session.Lease, token string) {
 	k := leaseKey{sid, lease}
 	if h, ok := s.leases[k]; ok && h.token == token {
-		delete(s.leases, k)
+		s.leases[k] = leaseHold{token: token} // released; its last holder stays known
 	}
 }
 

@@ -14,7 +14,8 @@ type topic struct {
 }
 
 type topicState struct {
-	last     uint64 // the event number of the last event published to it
+	last     uint64     // the event number of the last event published to it
+	lastID   session.ID // that event's ID
 	watchers map[*watch]struct{}
 }
 
@@ -26,8 +27,8 @@ func (s *Store) Mark() uint64 {
 }
 
 // Watch follows the session and rooms; it is active at once. It missed something if an event for
-// one of them was published after mark.
-func (s *Store) Watch(ctx context.Context, sid string, rooms []session.RoomRef, mark uint64) (session.Watch, bool, error) {
+// one of them, with an ID after after, was published after mark.
+func (s *Store) Watch(ctx context.Context, sid string, rooms []session.RoomRef, mark uint64, after session.ID) (session.Watch, bool, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	w := &watch{s: s, c: make(chan struct{}, 1), topics: make([]topic, 0, len(rooms)+1)}
@@ -43,22 +44,38 @@ func (s *Store) Watch(ctx context.Context, sid string, rooms []session.RoomRef, 
 			s.topics[t] = ts
 		}
 		ts.watchers[w] = struct{}{}
-		missed = missed || ts.last > mark
+		missed = missed || (ts.last > mark && after.Less(ts.lastID))
 	}
 	return w, missed, nil
 }
 
-// publish hands an event to the watchers of t; s.mu is held.
-func (s *Store) publish(t topic, ev session.Event) {
-	s.events++
-	ts := s.topics[t]
-	if ts == nil {
-		ts = &topicState{watchers: map[*watch]struct{}{}}
-		s.topics[t] = ts
+// topicEvent is an event of a commit and the topic it is for.
+type topicEvent struct {
+	t  topic
+	ev session.Event
+}
+
+// publish hands a commit's events to the watchers of their topics, each watcher all of the
+// commit's events for it at once, in order; s.mu is held.
+func (s *Store) publish(events []topicEvent) {
+	var got map[*watch][]session.Event
+	for _, te := range events {
+		s.events++
+		ts := s.topics[te.t]
+		if ts == nil {
+			ts = &topicState{watchers: map[*watch]struct{}{}}
+			s.topics[te.t] = ts
+		}
+		ts.last, ts.lastID = s.events, te.ev.ID
+		for w := range ts.watchers {
+			if got == nil {
+				got = map[*watch][]session.Event{}
+			}
+			got[w] = append(got[w], te.ev)
+		}
 	}
-	ts.last = s.events
-	for w := range ts.watchers {
-		w.push(ev)
+	for w, evs := range got {
+		w.push(evs...)
 	}
 }
 
@@ -83,9 +100,9 @@ func (w *watch) Events() []session.Event {
 	return ev
 }
 
-func (w *watch) push(ev session.Event) {
+func (w *watch) push(evs ...session.Event) {
 	w.mu.Lock()
-	w.pending = append(w.pending, ev)
+	w.pending = append(w.pending, evs...)
 	w.mu.Unlock()
 	select {
 	case w.c <- struct{}{}:

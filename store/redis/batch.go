@@ -2,6 +2,7 @@ package redis
 
 import (
 	"context"
+	"runtime"
 	"strings"
 	"sync"
 
@@ -32,7 +33,7 @@ type call struct {
 const maxBatch = 128
 
 func newBatcher(rdb goredis.UniversalClient, workers int) *batcher {
-	b := &batcher{rdb: rdb, calls: make(chan *call), done: make(chan struct{})}
+	b := &batcher{rdb: rdb, calls: make(chan *call, maxBatch), done: make(chan struct{})}
 	for range workers {
 		go b.run()
 	}
@@ -77,6 +78,11 @@ func (b *batcher) run() {
 		case first = <-b.calls:
 		}
 		batch := []*call{first}
+		if len(b.calls) == 0 {
+			// Let the goroutines that are about to call (the other members woken by the same
+			// broadcast, on a busy core) queue theirs first: one pipeline for all of them.
+			runtime.Gosched()
+		}
 	more:
 		for len(batch) < maxBatch {
 			select {

@@ -158,7 +158,7 @@ func BenchmarkAck(b *testing.B) {
 		for b.Loop() {
 			b.StopTimer()
 			broadcast(b, s, sender, msg)
-			if err := s.Acquire(ctx, sid, session.LeasePoll, "bench-poll", 30*time.Second); err != nil {
+			if _, err := s.Acquire(ctx, sid, session.LeasePoll, "bench-poll", 30*time.Second); err != nil {
 				b.Fatal(err)
 			}
 			q, err := s.Read(ctx, sid, 0)

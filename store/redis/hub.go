@@ -2,6 +2,7 @@ package redis
 
 import (
 	"context"
+	"math"
 	"strconv"
 	"strings"
 	"sync"
@@ -33,6 +34,8 @@ type hub struct {
 	// seq numbers the events the receiver handles (messages, subscription confirmations), so
 	// that a watch can tell whether anything reached its channels after a mark.
 	seq uint64
+	// touched are the watches that got events since the last signal.
+	touched []*hubWatch
 	// linger keeps a channel subscribed this long after its last watch stops: a polling client
 	// watches the same channels again with its next GET, a moment later, and then neither an
 	// UNSUBSCRIBE nor a SUBSCRIBE (and the wait for its confirmation) goes to Redis, and the
@@ -47,10 +50,14 @@ type hubChannel struct {
 	pending  int           // commands sent and not yet confirmed
 	active   chan struct{} // closed once wanted and confirmed
 	watchers map[*hubWatch]struct{}
-	idle     time.Time // when refs dropped to 0 while subscribed; zero while watched
-	activeAt uint64    // seq of the confirmation that made it active; 0 while not active
-	last     uint64    // seq of the last message (or resubscription) on it
+	idle     time.Time  // when refs dropped to 0 while subscribed; zero while watched
+	activeAt uint64     // seq of the confirmation that made it active; 0 while not active
+	last     uint64     // seq of the last message (or resubscription) on it
+	lastID   session.ID // the ID of that message's event (maxID after a resubscription)
 }
+
+// maxID is after every ID: what the channel got is unknown.
+var maxID = session.ID{Time: math.MaxInt64, Seq: math.MaxInt64}
 
 type hubCommand struct {
 	subscribe bool
@@ -82,7 +89,8 @@ func (w *hubWatch) Events() []session.Event {
 	return ev
 }
 
-// push queues ev for the reader and signals it; h.mu is held.
+// push queues ev for the reader, who is signalled once the hub has handled the messages at
+// hand (see receive); h.mu is held.
 func (w *hubWatch) push(ev session.Event) {
 	w.mu.Lock()
 	switch {
@@ -92,6 +100,11 @@ func (w *hubWatch) push(ev session.Event) {
 		w.pending = append(w.pending[:0], session.Event{Kind: session.EventGap})
 	}
 	w.mu.Unlock()
+	w.h.touched = append(w.h.touched, w)
+}
+
+// signal tells the reader that events are pending.
+func (w *hubWatch) signal() {
 	select {
 	case w.ch <- struct{}{}:
 	default:
@@ -165,8 +178,9 @@ func (h *hub) mark() uint64 {
 
 // watch follows the channels of a session and its rooms, and reports whether an event for them
 // may have been missed since mark: false only if every channel was already subscribed
-// (confirmed) at mark and nothing reached it since. Then a read made after mark saw everything.
-func (h *hub) watch(ctx context.Context, sid string, rooms []session.RoomRef, mark uint64) (session.Watch, bool, error) {
+// (confirmed) at mark and nothing after after reached it since. Then a read made after mark,
+// whose Through is after, saw everything.
+func (h *hub) watch(ctx context.Context, sid string, rooms []session.RoomRef, mark uint64, after session.ID) (session.Watch, bool, error) {
 	names, refs := h.topics(sid, rooms)
 	w, err := h.watchChannels(ctx, names, refs)
 	if err != nil {
@@ -176,7 +190,7 @@ func (h *hub) watch(ctx context.Context, sid string, rooms []session.RoomRef, ma
 	defer h.mu.Unlock()
 	for _, name := range names {
 		c := h.chans[name]
-		if c == nil || c.activeAt == 0 || c.activeAt > mark || c.last > mark {
+		if c == nil || c.activeAt == 0 || c.activeAt > mark || (c.last > mark && after.Less(c.lastID)) {
 			return w, true, nil
 		}
 	}
@@ -289,6 +303,9 @@ func (h *hub) send() {
 	}
 }
 
+// receive handles the pub/sub connection's messages. Readers are signalled only when no more
+// messages are at hand: the PUBLISHes of one commit arrive together, and a reader then takes
+// them together (a GET answers them in one response).
 func (h *hub) receive(in <-chan any) {
 	for m := range in {
 		switch m := m.(type) {
@@ -297,6 +314,20 @@ func (h *hub) receive(in <-chan any) {
 		case *goredis.Subscription:
 			h.confirm(m)
 		}
+		if len(in) == 0 {
+			h.signal()
+		}
+	}
+}
+
+// signal signals the watches that got events since the last signal.
+func (h *hub) signal() {
+	h.mu.Lock()
+	touched := h.touched
+	h.touched = nil
+	h.mu.Unlock()
+	for _, w := range touched {
+		w.signal()
 	}
 }
 
@@ -308,17 +339,37 @@ func (h *hub) notify(name, payload string) {
 	if c == nil {
 		return
 	}
-	c.last = h.seq
+	c.last, c.lastID = h.seq, maxID
 	if len(c.watchers) == 0 {
+		if id, ok := eventID(payload); ok {
+			c.lastID = id
+		}
 		return
 	}
 	ev, ok := parseEvent(payload, c.room)
 	if !ok {
 		ev = session.Event{Kind: session.EventGap}
+	} else {
+		c.lastID = ev.ID
 	}
 	for w := range c.watchers {
 		w.push(ev)
 	}
+}
+
+// eventID returns the ID of a channel's message without parsing the rest.
+func eventID(msg string) (session.ID, bool) {
+	if len(msg) < 2 || (msg[0] != 'c' && msg[0] != 'e') {
+		return session.ID{}, false
+	}
+	end := len(msg)
+	if msg[0] == 'e' {
+		if end = strings.IndexByte(msg[:min(len(msg), 64)], ' '); end < 0 {
+			return session.ID{}, false
+		}
+	}
+	id, err := parseID(msg[1:end])
+	return id, err == nil
 }
 
 // parseEvent parses a message of a session's or a room's channel (see lua/lib.lua):
@@ -376,7 +427,7 @@ func (h *hub) confirm(m *goredis.Subscription) {
 	if c.pending == 0 {
 		// Not ours: go-redis re-subscribed after a reconnect. Anything published while the
 		// connection was down is lost: a gap for every watcher, and an event for watch's mark.
-		c.last = h.seq
+		c.last, c.lastID = h.seq, maxID
 		for w := range c.watchers {
 			w.push(session.Event{Kind: session.EventGap})
 		}

@@ -57,7 +57,7 @@ func waitEvents(t *testing.T, h *hub, mark uint64, n uint64) {
 func TestHubLinger(t *testing.T) {
 	h, rdb := testHub(t, 200*time.Millisecond)
 	ctx := context.Background()
-	w, _, err := h.watch(ctx, "a", nil, 0)
+	w, _, err := h.watch(ctx, "a", nil, 0, session.ID{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -65,7 +65,7 @@ func TestHubLinger(t *testing.T) {
 	if !subscribed(t, rdb, chanA) {
 		t.Fatal("unsubscribed at once; want it kept for the linger")
 	}
-	w, _, err = h.watch(ctx, "a", nil, 0)
+	w, _, err = h.watch(ctx, "a", nil, 0, session.ID{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -86,19 +86,19 @@ func TestHubLinger(t *testing.T) {
 }
 
 // TestHubWatchMissed: a watch reports nothing missed only if its channels were subscribed at the
-// mark and had no message since.
+// mark and had no message since that the read after the mark does not account for.
 func TestHubWatchMissed(t *testing.T) {
 	h, rdb := testHub(t, time.Hour)
 	ctx := context.Background()
 	mark := h.mark()
-	w, missed, err := h.watch(ctx, "a", roomB, mark)
+	w, missed, err := h.watch(ctx, "a", roomB, mark, session.ID{})
 	if err != nil || !missed {
 		t.Fatalf("first watch: missed %v, %v; want missed (not subscribed at the mark)", missed, err)
 	}
 	w.Stop()
 
 	mark = h.mark()
-	w, missed, err = h.watch(ctx, "a", roomB, mark)
+	w, missed, err = h.watch(ctx, "a", roomB, mark, session.ID{})
 	if err != nil || missed {
 		t.Fatalf("watch of lingering channels with nothing since the mark: missed %v, %v; want not missed", missed, err)
 	}
@@ -107,15 +107,30 @@ func TestHubWatchMissed(t *testing.T) {
 	mark = h.mark()
 	rdb.Publish(ctx, chanB, "e1-0 0\nx")
 	waitEvents(t, h, mark, 1)
-	w, missed, err = h.watch(ctx, "a", roomB, mark)
+	w, missed, err = h.watch(ctx, "a", roomB, mark, session.ID{})
 	if err != nil || !missed {
 		t.Fatalf("a message on b after the mark, before the watch: missed %v, %v; want missed", missed, err)
+	}
+	w.Stop()
+	// Unless the read that followed the mark accounts for it (its Through is the message's ID).
+	w, missed, err = h.watch(ctx, "a", roomB, mark, session.ID{Time: 1})
+	if err != nil || missed {
+		t.Fatalf("a message after the mark that the read accounts for: missed %v, %v; want not missed", missed, err)
+	}
+	w.Stop()
+	// A message that failed to parse may be anything: missed whatever the read.
+	mark = h.mark()
+	rdb.Publish(ctx, chanB, "?")
+	waitEvents(t, h, mark, 1)
+	w, missed, err = h.watch(ctx, "a", roomB, mark, session.ID{Time: 1 << 40})
+	if err != nil || !missed {
+		t.Fatalf("an unparsable message after the mark: missed %v, %v; want missed", missed, err)
 	}
 	w.Stop()
 
 	// A message before the mark is not missed: a fetch after the mark saw what it announced.
 	mark = h.mark()
-	w, missed, err = h.watch(ctx, "a", roomB, mark)
+	w, missed, err = h.watch(ctx, "a", roomB, mark, session.ID{})
 	if err != nil || missed {
 		t.Fatalf("message before the mark: missed %v, %v; want not missed", missed, err)
 	}
@@ -123,7 +138,7 @@ func TestHubWatchMissed(t *testing.T) {
 
 	// A channel not subscribed at the mark, with the others lingering: missed.
 	mark = h.mark()
-	w, missed, err = h.watch(ctx, "a", []session.RoomRef{{Namespace: "/", Room: "c"}}, mark)
+	w, missed, err = h.watch(ctx, "a", []session.RoomRef{{Namespace: "/", Room: "c"}}, mark, session.ID{})
 	if err != nil || !missed {
 		t.Fatalf("a new channel: missed %v, %v; want missed", missed, err)
 	}
@@ -135,7 +150,7 @@ func TestHubWatchMissed(t *testing.T) {
 func TestHubWatchAfterExpiry(t *testing.T) {
 	h, rdb := testHub(t, 100*time.Millisecond)
 	ctx := context.Background()
-	w, _, err := h.watch(ctx, "a", nil, 0)
+	w, _, err := h.watch(ctx, "a", nil, 0, session.ID{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -148,7 +163,7 @@ func TestHubWatchAfterExpiry(t *testing.T) {
 		time.Sleep(20 * time.Millisecond)
 	}
 	mark := h.mark()
-	w, missed, err := h.watch(ctx, "a", nil, mark)
+	w, missed, err := h.watch(ctx, "a", nil, mark, session.ID{})
 	if err != nil || !missed {
 		t.Fatalf("watch after the linger expired: missed %v, %v; want missed", missed, err)
 	}

@@ -433,17 +433,21 @@ func (s *Store) Ack(ctx context.Context, sid string, a session.Ack) error {
 
 // Acquire runs one small script call (one round trip). The lease's expiry is kept in its value
 // on the store's clock; its key outlives it by a minute, as clean-up only.
-func (s *Store) Acquire(ctx context.Context, sid string, lease session.Lease, token string, ttl time.Duration) error {
+func (s *Store) Acquire(ctx context.Context, sid string, lease session.Lease, token string, ttl time.Duration) (string, error) {
 	now := s.opt.Now()
-	n, err := s.batch.script(ctx, acquireScript, []string{s.leaseKey(sid, lease)},
-		token, now.UnixMilli(), now.Add(ttl).UnixMilli(), ms(ttl+time.Minute)).Int()
+	res, err := s.batch.script(ctx, acquireScript, []string{s.leaseKey(sid, lease)},
+		token, now.UnixMilli(), now.Add(ttl).UnixMilli(), ms(ttl+time.Minute)).Slice()
 	if err != nil {
-		return unavailable(err)
+		return "", unavailable(err)
 	}
-	if n == 0 {
-		return session.ErrBusy
+	if len(res) != 2 {
+		return "", fmt.Errorf("redis store: acquire answered %v", res)
 	}
-	return nil
+	prev, _ := res[1].(string)
+	if ok, _ := res[0].(int64); ok == 0 {
+		return prev, session.ErrBusy
+	}
+	return prev, nil
 }
 
 // Release is an Ack that only releases.
@@ -474,6 +478,6 @@ func (s *Store) Mark() uint64 { return s.hub.mark() }
 // and its rooms' channels; see [session.Subscriber]. It missed nothing if every channel was
 // already subscribed at mark and none has had a message since. Channels stay subscribed for a
 // moment after their last watch stops, for the session's next poll.
-func (s *Store) Watch(ctx context.Context, sid string, rooms []session.RoomRef, mark uint64) (session.Watch, bool, error) {
-	return s.hub.watch(ctx, sid, rooms, mark)
+func (s *Store) Watch(ctx context.Context, sid string, rooms []session.RoomRef, mark uint64, after session.ID) (session.Watch, bool, error) {
+	return s.hub.watch(ctx, sid, rooms, mark, after)
 }

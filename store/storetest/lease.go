@@ -15,15 +15,22 @@ func runLeases(t *testing.T, setup func(t *testing.T) *env) {
 	t.Run("LeaseNames", func(t *testing.T) { testLeaseNames(t, setup(t)) })
 	t.Run("AckReleases", func(t *testing.T) { testAckReleases(t, setup(t)) })
 	t.Run("LeaseOnClosed", func(t *testing.T) { testLeaseOnClosed(t, setup(t)) })
+	t.Run("LeaseLastHolder", func(t *testing.T) { testLeaseLastHolder(t, setup(t)) })
 }
 
 func (e *env) acquire(sid string, l session.Lease, token string, ttl time.Duration) error {
 	e.t.Helper()
-	err := e.store.Acquire(e.ctx, sid, l, token, ttl)
+	_, err := e.acquirePrev(sid, l, token, ttl)
+	return err
+}
+
+func (e *env) acquirePrev(sid string, l session.Lease, token string, ttl time.Duration) (string, error) {
+	e.t.Helper()
+	prev, err := e.store.Acquire(e.ctx, sid, l, token, ttl)
 	if err != nil && !errors.Is(err, session.ErrBusy) {
 		e.t.Fatalf("Acquire(%s, %s, %s): %v", sid[:6], l, token, err)
 	}
-	return err
+	return prev, err
 }
 
 func (e *env) release(sid string, l session.Lease, token string) {
@@ -116,5 +123,30 @@ func testLeaseOnClosed(t *testing.T, e *env) {
 	e.ack(a, session.Ack{Release: session.LeasePoll, Token: "p1"})
 	if err := e.acquire(a, session.LeasePoll, "p2", 20*time.Second); err != nil {
 		t.Fatalf("the poll lease after the closed session's Ack released it: %v", err)
+	}
+}
+
+// testLeaseLastHolder: Acquire names the lease's last holder, whether it released the lease, let
+// it expire, or is renewing it; a release by another token changes nothing.
+func testLeaseLastHolder(t *testing.T, e *env) {
+	a := e.create()
+	if prev, err := e.acquirePrev(a, session.LeasePoll, "p1", 10*time.Second); err != nil || prev != "" {
+		t.Fatalf("first Acquire: prev %q, %v; want none", prev, err)
+	}
+	if prev, err := e.acquirePrev(a, session.LeasePoll, "p1", 10*time.Second); err != nil || prev != "p1" {
+		t.Fatalf("renewal: prev %q, %v; want p1", prev, err)
+	}
+	e.release(a, session.LeasePoll, "p1")
+	e.release(a, session.LeasePoll, "p9")
+	if prev, err := e.acquirePrev(a, session.LeasePoll, "p2", 10*time.Second); err != nil || prev != "p1" {
+		t.Fatalf("after p1 released: prev %q, %v; want p1", prev, err)
+	}
+	e.clock.Advance(11 * time.Second)
+	if prev, err := e.acquirePrev(a, session.LeasePoll, "p3", 10*time.Second); err != nil || prev != "p2" {
+		t.Fatalf("after p2's hold expired: prev %q, %v; want p2", prev, err)
+	}
+	e.ack(a, session.Ack{Release: session.LeasePoll, Token: "p3"})
+	if prev, err := e.acquirePrev(a, session.LeasePoll, "p4", 10*time.Second); err != nil || prev != "p3" {
+		t.Fatalf("after p3's Ack released it: prev %q, %v; want p3", prev, err)
 	}
 }

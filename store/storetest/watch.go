@@ -19,11 +19,11 @@ func runWatch(t *testing.T, setup func(t *testing.T) *env) {
 	t.Run("Missed", func(t *testing.T) { testWatchMissed(t, setup(t)) })
 }
 
-func (e *env) watch(sid string, rooms []session.RoomRef, mark uint64) (session.Watch, bool) {
+func (e *env) watch(sid string, rooms []session.RoomRef, mark uint64, after session.ID) (session.Watch, bool) {
 	e.t.Helper()
 	ctx, cancel := context.WithTimeout(e.ctx, watchWait)
 	defer cancel()
-	w, missed, err := e.store.(session.Subscriber).Watch(ctx, sid, rooms, mark)
+	w, missed, err := e.store.(session.Subscriber).Watch(ctx, sid, rooms, mark, after)
 	if err != nil {
 		e.t.Fatalf("Watch: %v", err)
 	}
@@ -56,7 +56,7 @@ func testWatchEntries(t *testing.T, e *env) {
 	e.commit(a, func(x *session.Batch) { x.Join("/chat", "lobby") })
 	mark := sub.Mark()
 	q := e.read(a, 0)
-	w, _ := e.watch(a, q.Rooms, mark)
+	w, _ := e.watch(a, q.Rooms, mark, q.Through)
 	lobby := session.RoomRef{Namespace: "/chat", Room: "lobby"}
 	e.commit(b, func(x *session.Batch) { x.Broadcast("/chat", []string{"lobby"}, []string{"muted"}, []byte("to-lobby")) })
 	e.commit(a, func(x *session.Batch) { x.Send([]byte("direct")) })
@@ -87,7 +87,7 @@ func testWatchChanged(t *testing.T, e *env) {
 	a := e.connect("/", "A")
 	mark := sub.Mark()
 	q := e.read(a, 0)
-	w, _ := e.watch(a, q.Rooms, mark)
+	w, _ := e.watch(a, q.Rooms, mark, q.Through)
 	e.commit(a, func(x *session.Batch) { x.Join("/", "new") })
 	ev := e.events(w, 1)[0]
 	if ev.Kind != session.EventChanged || !q.Through.Less(ev.ID) {
@@ -99,22 +99,39 @@ func testWatchChanged(t *testing.T, e *env) {
 	}
 }
 
-// testWatchMissed: a watch says when an event for its logs may have come since the mark, unseen;
-// following logs another watch had followed since before the mark, it missed nothing.
+// testWatchMissed: a watch says when an event for its logs, after the Through of the read that
+// followed the mark, may have come since the mark, unseen; following logs another watch had
+// followed since before the mark, it missed nothing, nor when what came was committed before
+// that read (which accounts for it).
 func testWatchMissed(t *testing.T, e *env) {
 	sub := e.store.(session.Subscriber)
 	a, b := e.connect("/", "A"), e.connect("/", "B")
 	e.commit(a, func(x *session.Batch) { x.Join("/", "r") })
-	rooms := e.read(a, 0).Rooms
+	q := e.read(a, 0)
 	mark := sub.Mark()
 	e.commit(b, func(x *session.Batch) { x.Broadcast("/", []string{"r"}, nil, []byte("m")) })
-	if _, missed := e.watch(a, rooms, mark); !missed {
+	if _, missed := e.watch(a, q.Rooms, mark, q.Through); !missed {
 		t.Fatal("a watch begun after an event since the mark did not report it missed")
 	}
-	first, _ := e.watch(a, rooms, sub.Mark())
-	e.events(first, 0)
+	first, _ := e.watch(a, q.Rooms, sub.Mark(), q.Through)
 	mark = sub.Mark()
-	if _, missed := e.watch(a, rooms, mark); missed {
+	q = e.read(a, 0)
+	if _, missed := e.watch(a, q.Rooms, mark, q.Through); missed {
 		t.Fatal("a watch of logs followed since before the mark, with no event since, reported a miss")
+	}
+
+	// A broadcast after the mark and before the read: the read has it.
+	mark = sub.Mark()
+	e.commit(b, func(x *session.Batch) { x.Broadcast("/", []string{"r"}, nil, []byte("before the read")) })
+	e.events(first, 1) // it has reached the process
+	q = e.read(a, 0)
+	if _, missed := e.watch(a, q.Rooms, mark, q.Through); missed {
+		t.Fatal("a watch reported missed an event that the read after the mark accounts for")
+	}
+	// One after the read (the read is older than it): missed.
+	e.commit(b, func(x *session.Batch) { x.Broadcast("/", []string{"r"}, nil, []byte("after the read")) })
+	e.events(first, 1)
+	if _, missed := e.watch(a, q.Rooms, mark, q.Through); !missed {
+		t.Fatal("a watch did not report missed an event committed after the read")
 	}
 }

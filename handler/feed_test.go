@@ -1,0 +1,92 @@
+package handler
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"github.com/serverless-socketio/server/session"
+	"github.com/serverless-socketio/server/store/memory"
+)
+
+// TestFeedFollowsNewRoomAtOnce: a read that finds the session in a new room moves the watch to
+// it before handing anything out. A broadcast to the room that is committed before the
+// session's next own packet, while the reader is still busy with what the read returned, comes
+// out before that packet; it is not passed over (a feed that moved its watch only when idle
+// took the own packet from the watch alone, wrote it, and then skipped the broadcast, whose ID
+// is lower).
+func TestFeedFollowsNewRoomAtOnce(t *testing.T) {
+	st := memory.New(memory.Options{})
+	e := &Engine{cfg: Config{Store: st}}
+	member, sender := create(t, st), create(t, st)
+	commit(t, st, sender, func(b *session.Batch) { b.Connect("/", "S"); b.Join("/", "lobby") })
+	commit(t, st, member, func(b *session.Batch) { b.Connect("/", "M") })
+
+	f := e.newFeed(member)
+	defer f.stop()
+	if got := next(t, f); len(got) != 0 {
+		t.Fatalf("first next: %q, want nothing", got)
+	}
+	commit(t, st, member, func(b *session.Batch) { b.Join("/", "lobby"); b.Send([]byte("joined")) })
+	f.handed(expect(t, f, "joined")) // the read that finds the lobby
+
+	commit(t, st, sender, func(b *session.Batch) { b.Broadcast("/", []string{"lobby"}, nil, []byte("to the lobby")) })
+	commit(t, st, member, func(b *session.Batch) { b.Send([]byte("own")) })
+	var got []string
+	for range 2 {
+		entries := next(t, f)
+		f.handed(entries)
+		for _, en := range entries {
+			got = append(got, string(en.Payload))
+		}
+		if len(got) == 2 {
+			break
+		}
+	}
+	if len(got) != 2 || got[0] != "to the lobby" || got[1] != "own" {
+		t.Fatalf("after the join: %q, want the broadcast, then the own packet", got)
+	}
+}
+
+func create(t *testing.T, st session.Store) string {
+	t.Helper()
+	sid := newSID()
+	s := &session.Session{ID: sid, Transport: session.Polling, PingInterval: time.Minute, PingTimeout: time.Minute, LastPong: time.Now()}
+	if err := st.Create(context.Background(), s, session.Schedule{}); err != nil {
+		t.Fatal(err)
+	}
+	return sid
+}
+
+func commit(t *testing.T, st session.Store, sid string, f func(*session.Batch)) {
+	t.Helper()
+	var b session.Batch
+	f(&b)
+	if _, err := st.Commit(context.Background(), sid, &b); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func next(t *testing.T, f *feed) []session.Entry {
+	t.Helper()
+	entries, err := f.next(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return entries
+}
+
+// expect takes the next entries and checks that they are the payloads want.
+func expect(t *testing.T, f *feed, want ...string) []session.Entry {
+	t.Helper()
+	entries := next(t, f)
+	if len(entries) != len(want) {
+		t.Fatalf("next: %d entries, want %q", len(entries), want)
+	}
+	for i, en := range entries {
+		if string(en.Payload) != want[i] {
+			t.Fatalf("next: entry %d is %q, want %q", i, en.Payload, want[i])
+		}
+	}
+	return entries
+}
