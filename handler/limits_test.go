@@ -661,21 +661,37 @@ func BenchmarkHandlerGet(b *testing.B) {
 	})
 }
 
-// BenchmarkHandlerEcho measures a client's chat message end to end: its POST, then the GET that
-// brings back the broadcast and the ack.
+// BenchmarkHandlerEcho measures a client's chat message end to end: its POST, then the GETs that
+// bring back the broadcast and the ack. One GET usually brings both; a GET woken by the
+// broadcast's event before the ack's arrived answers the broadcast alone, as the Node server's
+// would (gets/op counts them).
 func BenchmarkHandlerEcho(b *testing.B) {
 	benchRedis(b, func(b *testing.B, rdb *goredis.Client, prefix string) {
 		eng, sid := benchChat(b, rdb, prefix)
 		q := chatQuery + "&sid=" + sid
 		const want = "42/chat,[\"chat_message\",{\"text\":\"hi\"}]\x1e43/chat,1[{\"status\":\"ok\"}]"
+		gets := 0
 		b.ReportAllocs()
 		for b.Loop() {
 			if status, body := serveInProcess(eng, http.MethodPost, q, `42/chat,1["chat_message",{"text":"hi"}]`); status != http.StatusOK || body != "ok" {
 				b.Fatalf("POST: %d %q", status, body)
 			}
-			if status, body := serveInProcess(eng, http.MethodGet, q, ""); status != http.StatusOK || body != want {
-				b.Fatalf("GET: %d %q, want %q", status, body, want)
+			got := ""
+			for len(got) < len(want) {
+				status, body := serveInProcess(eng, http.MethodGet, q, "")
+				if status != http.StatusOK {
+					b.Fatalf("GET: %d %q", status, body)
+				}
+				if got != "" {
+					got += "\x1e"
+				}
+				got += body
+				gets++
+			}
+			if got != want {
+				b.Fatalf("GETs: %q, want %q", got, want)
 			}
 		}
+		b.ReportMetric(float64(gets)/float64(b.N), "gets/op")
 	})
 }

@@ -115,7 +115,7 @@ func newHub(rdb goredis.UniversalClient, prefix string) *hub {
 	return &hub{rdb: rdb, prefix: prefix, chans: make(map[string]*hubChannel), wakeup: make(chan struct{}, 1), done: make(chan struct{}), linger: 2 * time.Second}
 }
 
-// topics names the channels of a session and its rooms (see lua/lib.lua), with the room of each.
+// topics names the channels of a session and its rooms (see lua/keys.lua), with the room of each.
 func (h *hub) topics(sid string, rooms []session.RoomRef) ([]string, []*session.RoomRef) {
 	names := make([]string, 0, len(rooms)+1)
 	refs := make([]*session.RoomRef, 0, len(rooms)+1)
@@ -372,7 +372,7 @@ func eventID(msg string) (session.ID, bool) {
 	return id, err == nil
 }
 
-// parseEvent parses a message of a session's or a room's channel (see lua/lib.lua):
+// parseEvent parses a message of a session's or a room's channel (see lua/keys.lua):
 // "c<id>" (the session changed) or "e<id> <n>\n<except: n bytes><payload>" (an entry).
 func parseEvent(msg string, room *session.RoomRef) (session.Event, bool) {
 	if len(msg) < 2 {

@@ -16,8 +16,14 @@ import (
 )
 
 var (
-	//go:embed lua/lib.lua
-	libLua string
+	// Helpers a script prepends: each carries only those it calls, since a script defines its
+	// helpers anew on every call (1.3 µs of Redis CPU per acquire with all of them).
+	//go:embed lua/ids.lua
+	idsLua string
+	//go:embed lua/keys.lua
+	keysLua string
+	//go:embed lua/lease.lua
+	leaseLua string
 	//go:embed lua/commit.lua
 	commitLua string
 	//go:embed lua/read.lua
@@ -29,10 +35,10 @@ var (
 	//go:embed lua/load_conn.lua
 	loadConnLua string
 
-	commitScript   = goredis.NewScript(libLua + commitLua)
-	readScript     = goredis.NewScript(libLua + readLua)
-	ackScript      = goredis.NewScript(libLua + ackLua)
-	acquireScript  = goredis.NewScript(libLua + acquireLua)
+	commitScript   = goredis.NewScript(idsLua + keysLua + commitLua)
+	readScript     = goredis.NewScript(idsLua + keysLua + readLua)
+	ackScript      = goredis.NewScript(idsLua + ackLua)
+	acquireScript  = goredis.NewScript(leaseLua + acquireLua)
 	loadConnScript = goredis.NewScript(loadConnLua)
 )
 
