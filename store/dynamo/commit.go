@@ -255,7 +255,7 @@ func (s *Store) plan(sid string, old *sessionItem, b *session.Batch, now int64) 
 				writes = append(writes, types.TransactWriteItem{Delete: &types.Delete{TableName: s.table(), Key: key(connPK(c), sessionSK)}})
 			}
 		}
-		for _, q := range s.queueItems(sid, sid, p.at, p.self, now) {
+		for _, q := range s.queueItems(sid, sid, p.at, p.self, now).all() {
 			writes = append(writes, types.TransactWriteItem{Put: &types.Put{TableName: s.table(), Item: q}})
 		}
 	}
@@ -293,28 +293,67 @@ func (s *Store) memberPut(r roomRef, sid string, it *sessionItem) *types.Put {
 	return &types.Put{TableName: s.table(), Item: item}
 }
 
+// queued are the items that queue payloads for one recipient. A payload larger than an item
+// holds is split: its first part (the head) names how many parts it has, and its other parts
+// (the tails, sorted right after it) must be written before it, so that a reader who finds a
+// head finds all of it.
+type queued struct {
+	tails, heads []map[string]types.AttributeValue
+}
+
+// all lists the items in the order they may be written.
+func (q queued) all() []map[string]types.AttributeValue { return append(q.tails, q.heads...) }
+
 // queueItems packs payloads for one recipient into queued items (one unless they exceed what
 // an item holds), keyed by the sender's order time so that the recipient reads them in order.
-func (s *Store) queueItems(recipient, origin string, at int64, payloads [][]byte, now int64) []map[string]types.AttributeValue {
-	var out []map[string]types.AttributeValue
+func (s *Store) queueItems(recipient, origin string, at int64, payloads [][]byte, now int64) queued {
+	var q queued
+	part := 0
+	item := func(list ...[]byte) map[string]types.AttributeValue {
+		values := make([]types.AttributeValue, len(list))
+		for i, pl := range list {
+			values[i] = bin(pl)
+		}
+		it := key(sessionPK(recipient), queueSK(at, origin, part))
+		it["p"] = &types.AttributeValueMemberL{Value: values}
+		it["n"] = num(int64(len(list)))
+		it[attrExpires] = num(s.ttl(now, s.opt.SessionTTL))
+		part++
+		return it
+	}
 	for len(payloads) > 0 {
+		if len(payloads[0]) > maxItemPayload {
+			pieces := split(payloads[0], maxItemPayload)
+			head := item(pieces[0])
+			head[attrParts] = num(int64(len(pieces)))
+			q.heads = append(q.heads, head)
+			for _, pc := range pieces[1:] {
+				tail := item(pc)
+				tail[attrTail] = boolean(true)
+				q.tails = append(q.tails, tail)
+			}
+			payloads = payloads[1:]
+			continue
+		}
 		n, size := 0, 0
-		for n < len(payloads) && (n == 0 || size+len(payloads[n]) <= maxItemPayload) {
+		for n < len(payloads) && len(payloads[n]) <= maxItemPayload && (n == 0 || size+len(payloads[n]) <= maxItemPayload) {
 			size += len(payloads[n])
 			n++
 		}
-		list := make([]types.AttributeValue, n)
-		for i, pl := range payloads[:n] {
-			list[i] = bin(pl)
-		}
-		item := key(sessionPK(recipient), queueSK(at, origin, len(out)))
-		item["p"] = &types.AttributeValueMemberL{Value: list}
-		item["n"] = num(int64(n))
-		item[attrExpires] = num(s.ttl(now, s.opt.SessionTTL))
-		out = append(out, item)
+		q.heads = append(q.heads, item(payloads[:n]...))
 		payloads = payloads[n:]
 	}
-	return out
+	return q
+}
+
+// split cuts b into pieces of at most n bytes.
+func split(b []byte, n int) [][]byte {
+	var out [][]byte
+	for len(b) > n {
+		out = append(out, b[:n])
+		b = b[n:]
+	}
+	return append(out, b)
 }
 
 // apply writes the session item conditionally on the version read, with p.writes. A lost race
@@ -372,19 +411,30 @@ func (s *Store) fanout(ctx context.Context, sid string, p *plan) ([]string, erro
 		}
 	}
 	now := s.nowMS()
-	var reqs []types.WriteRequest
+	var tails, heads []types.WriteRequest
 	for m, payloads := range deliveries {
-		for _, item := range s.queueItems(m, sid, p.at, payloads, now) {
-			reqs = append(reqs, types.WriteRequest{PutRequest: &types.PutRequest{Item: item}})
-		}
+		q := s.queueItems(m, sid, p.at, payloads, now)
+		tails = append(tails, puts(q.tails)...)
+		heads = append(heads, puts(q.heads)...)
 		if ws[m] {
 			flush = append(flush, m)
 		}
 	}
-	if err := s.writeAll(ctx, reqs); err != nil {
+	if err := s.writeAll(ctx, tails); err != nil {
+		return nil, err
+	}
+	if err := s.writeAll(ctx, heads); err != nil {
 		return nil, err
 	}
 	return flush, nil
+}
+
+func puts(items []map[string]types.AttributeValue) []types.WriteRequest {
+	reqs := make([]types.WriteRequest, len(items))
+	for i, it := range items {
+		reqs[i] = types.WriteRequest{PutRequest: &types.PutRequest{Item: it}}
+	}
+	return reqs
 }
 
 // readMembers fills members with each room's member sessions (true for WebSocket ones), one

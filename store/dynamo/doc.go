@@ -12,7 +12,8 @@
 //	                                                                     dp, due, dl, pd (sweeper index: the hints)
 //	namespace socket  (a map entry of the session item: ns[<nsp>] = {id, r: rooms, d: data})
 //	lease             s#<sid>                   l#<name>                 tok (holder), x (expiry ms), expires
-//	queued packets    s#<sid>                   q#<ms:13>#<sender>#<part> p (list of payloads), n (their count), expires
+//	queued packets    s#<sid>                   q#<ms:13>#<sender>#<part> p (list of payloads), n (their count), expires,
+//	                                                                     sp or st (a split payload's head or tail)
 //	room membership   r#<len(nsp)>:<nsp>:<room> <sid>                    ws (WebSocket member), expires
 //	connection index  c#<connectionId>          !                        sid, expires
 //	closed session    s#<sid>                   !                        v, cl (reason), ow (noop owed), expires
@@ -71,8 +72,11 @@
 //
 // # Limits
 //
-// A queued payload is at most [MaxPacket] (an item is at most 400 KB); servers announce it as
-// maxPayload. A commit's own writes must fit one transaction (100 items): membership changes
+// A queued payload is at most [MaxPacket] (1 MiB). One larger than an item holds (400 KB) is
+// split: its first item (the head, with "sp", the count of its parts) sorts right before its
+// other parts (the tails, with "st"). A fan-out writes every tail before any head, so a reader
+// that finds a head finds its tails (a Query page that ends inside them is continued); taking it
+// deletes the head first, so tails left by a failed take are skipped, never delivered twice. A commit's own writes must fit one transaction (100 items): membership changes
 // beyond that are written right after it. It is no [session.Subscriber]: a held poll re-reads
 // its queue on the handler's backoff (PollBackoff, 1 s by default), about one read unit per
 // backoff while idle.

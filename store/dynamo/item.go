@@ -19,6 +19,10 @@ const (
 	attrPK      = "pk"
 	attrSK      = "sk"
 	attrExpires = "expires"
+	// A queued payload split over items: its first item has "sp", the count of its parts; the
+	// others, sorted right after it, have "st".
+	attrParts = "sp"
+	attrTail  = "st"
 	// The sweeper index: dp is the shard ("d#<n>"), due the first moment the sweeper has work
 	// with the session, dl its deadline and pd its ping time (WebSocket sessions not pinged yet).
 	attrShard    = "dp"

@@ -1,6 +1,7 @@
 package dynamo
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"slices"
@@ -215,15 +216,45 @@ func TestPlanRefusesOversizedPacket(t *testing.T) {
 func TestQueueItemsSplit(t *testing.T) {
 	s := testStore(t)
 	big := make([]byte, 200*1024)
-	items := s.queueItems("r", "s", 10, [][]byte{big, big, []byte("x")}, 0)
-	if len(items) != 2 {
-		t.Fatalf("%d items, want 2 (an item holds at most %d bytes)", len(items), maxItemPayload)
+	q := s.queueItems("r", "s", 10, [][]byte{big, big, []byte("x")}, 0)
+	items := q.all()
+	if len(items) != 2 || len(q.tails) != 0 {
+		t.Fatalf("%d items (%d tails), want 2 heads (an item holds at most %d bytes)", len(items), len(q.tails), maxItemPayload)
 	}
 	if n := len(payloadsOf(items[0])) + len(payloadsOf(items[1])); n != 3 {
 		t.Fatalf("%d payloads in the items, want 3", n)
 	}
 	if skOf(items[0]) >= skOf(items[1]) {
 		t.Fatal("parts out of order")
+	}
+}
+
+// TestQueueItemsSplitLarge: a payload larger than an item holds is split into a head that
+// counts its parts and tails that sort right after it, between the items of its neighbours.
+func TestQueueItemsSplitLarge(t *testing.T) {
+	s := testStore(t)
+	big := make([]byte, 2*maxItemPayload+1)
+	q := s.queueItems("r", "s", 10, [][]byte{[]byte("a"), big, []byte("b")}, 0)
+	if len(q.heads) != 3 || len(q.tails) != 2 {
+		t.Fatalf("%d heads and %d tails, want 3 and 2", len(q.heads), len(q.tails))
+	}
+	head := q.heads[1]
+	if numOf(head, attrParts) != 3 || head[attrTail] != nil {
+		t.Fatalf("the head: %d parts, tail %v", numOf(head, attrParts), head[attrTail])
+	}
+	var sks []string
+	for _, it := range []map[string]types.AttributeValue{q.heads[0], head, q.tails[0], q.tails[1], q.heads[2]} {
+		sks = append(sks, skOf(it))
+	}
+	if !slices.IsSorted(sks) || skOf(q.tails[0]) != nextPart(skOf(head), 1) {
+		t.Fatalf("sort keys %q: want the tails right after their head", sks)
+	}
+	en, ok := joinParts([]map[string]types.AttributeValue{head, q.tails[0], q.tails[1]}, 3)
+	if !ok || !bytes.Equal(en.Payload, big) {
+		t.Fatalf("joined %v, %d bytes, want the %d-byte payload", ok, len(en.Payload), len(big))
+	}
+	if _, ok := joinParts([]map[string]types.AttributeValue{head, q.tails[1]}, 3); ok {
+		t.Fatal("joined a payload with a part missing")
 	}
 }
 

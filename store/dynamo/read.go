@@ -17,27 +17,21 @@ import (
 
 // Read reads the session item and its queue with one strongly consistent Query (the session
 // item sorts first, its lease items next), and returns up to max payloads in key order. It
-// writes nothing: an idle held poll's read costs one read unit.
+// writes nothing: an idle held poll's read costs one read unit. A split payload whose parts the
+// Query's page cut off is completed by another Query.
 func (s *Store) Read(ctx context.Context, sid string, max int) (*session.Queued, error) {
 	if max <= 0 {
 		max = 1024
 	}
-	out, err := s.db.Query(ctx, &dynamodb.QueryInput{
-		TableName: s.table(), ConsistentRead: aws.Bool(true),
-		KeyConditionExpression:    aws.String("pk = :pk"),
-		ExpressionAttributeValues: map[string]types.AttributeValue{":pk": str(sessionPK(sid))},
-		Limit:                     aws.Int32(int32(min(max, 1<<20) + 1 + len(leaseNames))),
-		ReturnConsumedCapacity:    s.returnCapacity(),
-	})
+	items, more, err := s.queryQueue(ctx, sid, nil, int32(min(max, 1<<20)+1+len(leaseNames)))
 	if err != nil {
-		return nil, unavailable(err)
+		return nil, err
 	}
-	s.trackOne("Query", out.ConsumedCapacity)
 	now := s.nowMS()
-	if len(out.Items) == 0 || skOf(out.Items[0]) != sessionSK {
+	if len(items) == 0 || skOf(items[0]) != sessionSK {
 		return nil, session.ErrNotFound
 	}
-	it, err := decodeSession(out.Items[0], s.opt.Shards)
+	it, err := decodeSession(items[0], s.opt.Shards)
 	if err != nil {
 		return nil, fmt.Errorf("dynamo store: session: %w", err)
 	}
@@ -47,13 +41,37 @@ func (s *Store) Read(ctx context.Context, sid string, max int) (*session.Queued,
 	if it.cl != "" {
 		return nil, &session.ClosedError{Reason: session.Reason(it.cl), OwesNoop: it.ow}
 	}
-	q := &session.Queued{Session: it.session(sid), More: len(out.LastEvaluatedKey) > 0}
+	q := &session.Queued{Session: it.session(sid), More: more != nil}
 	for r := range it.memberships() {
 		q.Rooms = append(q.Rooms, session.RoomRef{Namespace: r.nsp, Room: r.room})
 	}
-	for _, item := range out.Items[1:] {
+	items = items[1:]
+	for i := 0; i < len(items); i++ {
+		item := items[i]
 		sk := skOf(item)
-		if !strings.HasPrefix(sk, queuePrefix) || !live(itemExpires(item), now) {
+		if !strings.HasPrefix(sk, queuePrefix) || !live(itemExpires(item), now) || item[attrTail] != nil {
+			continue // a tail whose head was taken is skipped (see queued)
+		}
+		if parts := int(numOf(item, attrParts)); parts > 1 {
+			if i+parts > len(items) && more != nil {
+				// The page ended inside the payload: read the rest of its parts.
+				rest, next, err := s.queryQueue(ctx, sid, more, int32(i+parts-len(items)))
+				if err != nil {
+					return nil, err
+				}
+				items, more = append(items, rest...), next
+				q.More = more != nil
+			}
+			en, ok := joinParts(items[i:min(i+parts, len(items))], parts)
+			if !ok {
+				continue // parts missing: they expired
+			}
+			if len(q.Entries) == max {
+				q.More = true
+				return q, nil
+			}
+			q.Entries = append(q.Entries, en)
+			i += parts - 1
 			continue
 		}
 		payloads := payloadsOf(item)
@@ -70,8 +88,63 @@ func (s *Store) Read(ctx context.Context, sid string, max int) (*session.Queued,
 	return q, nil
 }
 
-// refSep joins a queued item's sort key and its payload count in an entry's Ref.
-const refSep = "|"
+// queryQueue reads a session's items from start (nil: the first) with one strongly consistent
+// Query of up to limit items; it returns where the next page starts (nil: none).
+func (s *Store) queryQueue(ctx context.Context, sid string, start map[string]types.AttributeValue, limit int32) ([]map[string]types.AttributeValue, map[string]types.AttributeValue, error) {
+	out, err := s.db.Query(ctx, &dynamodb.QueryInput{
+		TableName: s.table(), ConsistentRead: aws.Bool(true),
+		KeyConditionExpression:    aws.String("pk = :pk"),
+		ExpressionAttributeValues: map[string]types.AttributeValue{":pk": str(sessionPK(sid))},
+		ExclusiveStartKey:         start,
+		Limit:                     aws.Int32(limit),
+		ReturnConsumedCapacity:    s.returnCapacity(),
+	})
+	if err != nil {
+		return nil, nil, unavailable(err)
+	}
+	s.trackOne("Query", out.ConsumedCapacity)
+	if len(out.LastEvaluatedKey) == 0 {
+		return out.Items, nil, nil
+	}
+	return out.Items, out.LastEvaluatedKey, nil
+}
+
+// joinParts joins a split payload from its head and tails (items, the head first); it reports
+// false if any part is missing. The entry's Ref names every part, the head first, so that
+// taking it deletes the head before the tails.
+func joinParts(items []map[string]types.AttributeValue, parts int) (session.Entry, bool) {
+	if len(items) < parts {
+		return session.Entry{}, false
+	}
+	head := skOf(items[0])
+	refs := []string{head + refSep + "1"}
+	var payload []byte
+	for k, it := range items[:parts] {
+		pl := payloadsOf(it)
+		if len(pl) != 1 || (k > 0 && (it[attrTail] == nil || skOf(it) != nextPart(head, k))) {
+			return session.Entry{}, false
+		}
+		if k > 0 {
+			refs = append(refs, skOf(it))
+		}
+		payload = append(payload, pl[0]...)
+	}
+	return session.Entry{ID: session.ID{Time: queueTime(head)}, Payload: payload, Ref: strings.Join(refs, tailSep)}, true
+}
+
+// nextPart is the sort key k parts after a queued item's.
+func nextPart(sk string, k int) string {
+	i := strings.LastIndexByte(sk, '#')
+	part, _ := strconv.Atoi(sk[i+1:])
+	return fmt.Sprintf("%s%03d", sk[:i+1], part+k)
+}
+
+// refSep joins a queued item's sort key and its payload count in an entry's Ref; tailSep joins
+// the sort keys of a split payload's tails after it.
+const (
+	refSep  = "|"
+	tailSep = "+"
+)
 
 // Ack takes what was written out of the queue, records the ping and releases the lease: each a
 // plain conditional write (1 write unit), in that order. A queued item taken whole is deleted,
@@ -116,14 +189,15 @@ func (s *Store) takes(sid string, entries []session.Entry) ([]types.TransactWrit
 		}
 		taken[en.Ref] = max(taken[en.Ref], int(en.ID.Seq)+1)
 	}
-	for _, ref := range order {
+	for _, full := range order {
+		ref, tails, _ := strings.Cut(full, tailSep)
 		sk, count, ok := strings.Cut(ref, refSep)
 		n, err := strconv.Atoi(count)
 		if !ok || err != nil || !strings.HasPrefix(sk, queuePrefix) {
 			return nil, fmt.Errorf("dynamo store: an entry that is not this store's (ref %q)", ref)
 		}
 		cond := map[string]types.AttributeValue{":n": num(int64(n))}
-		if k := taken[ref]; k >= n {
+		if k := taken[full]; k >= n {
 			writes = append(writes, types.TransactWriteItem{Delete: &types.Delete{
 				TableName: s.table(), Key: key(sessionPK(sid), sk),
 				ConditionExpression: aws.String("n = :n"), ExpressionAttributeValues: cond,
@@ -139,6 +213,11 @@ func (s *Store) takes(sid string, entries []session.Entry) ([]types.TransactWrit
 				UpdateExpression:    aws.String("SET n = :rest REMOVE " + strings.Join(remove, ", ")),
 				ConditionExpression: aws.String("n = :n"), ExpressionAttributeValues: cond,
 			}})
+		}
+		for tail := range strings.SplitSeq(tails, tailSep) {
+			if tail != "" {
+				writes = append(writes, types.TransactWriteItem{Delete: &types.Delete{TableName: s.table(), Key: key(sessionPK(sid), tail)}})
+			}
 		}
 	}
 	return writes, nil
@@ -227,6 +306,16 @@ func skOf(m map[string]types.AttributeValue) string {
 		return v.Value
 	}
 	return ""
+}
+
+// numOf is a number attribute of an item, 0 if it has none.
+func numOf(m map[string]types.AttributeValue, name string) int64 {
+	v, _ := m[name].(*types.AttributeValueMemberN)
+	if v == nil {
+		return 0
+	}
+	n, _ := strconv.ParseInt(v.Value, 10, 64)
+	return n
 }
 
 func payloadsOf(m map[string]types.AttributeValue) [][]byte {

@@ -27,11 +27,12 @@ type API interface {
 	TransactWriteItems(ctx context.Context, in *dynamodb.TransactWriteItemsInput, opts ...func(*dynamodb.Options)) (*dynamodb.TransactWriteItemsOutput, error)
 }
 
-// MaxPacket is the largest payload the store accepts: a queued item holds it whole, and an item
-// is at most 400 KB. Servers on this store announce at most this as Engine.IO's maxPayload.
-const MaxPacket = 300 * 1024
+// MaxPacket is the largest payload the store accepts (1 MiB, above Engine.IO's default
+// maxPayload of 1,000,000 bytes): a payload larger than an item holds is split over several.
+// Servers on this store announce at most this as Engine.IO's maxPayload.
+const MaxPacket = 1 << 20
 
-// maxItemPayload bounds the payloads packed into one queued item.
+// maxItemPayload bounds the payloads packed into one queued item (an item is at most 400 KB).
 const maxItemPayload = 350 * 1024
 
 // Options configure a [Store]. Every zero value has a documented default.

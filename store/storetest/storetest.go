@@ -7,9 +7,11 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -184,6 +186,7 @@ func Run(t *testing.T, newStore Factory) {
 		{"CloseIf", testCloseIf},
 		{"CloseUnknown", testCloseUnknown},
 		{"ConcurrentBroadcasts", testConcurrent},
+		{"LargePackets", testLargePackets},
 	} {
 		t.Run(tc.name, func(t *testing.T) { tc.fn(t, setup(t)) })
 	}
@@ -673,4 +676,58 @@ func testConcurrent(t *testing.T, e *env) {
 		}
 		next[i]++
 	}
+}
+
+// LargePacket is the size of the packets testLargePackets queues: Engine.IO's default
+// maxPayload, which every store takes.
+const LargePacket = 1_000_000
+
+// testLargePackets: packets of Engine.IO's default maxPayload are queued whole, to the session
+// and through a room, between small ones, and are read, taken one at a time and in part, exactly.
+func testLargePackets(t *testing.T, e *env) {
+	a, b := e.create(), e.create()
+	// Socket data of 350 KB makes the session's state large too (a store may read state and
+	// queue together, in pages).
+	data := `"` + strings.Repeat("d", 350_000) + `"`
+	e.commit(a, func(x *session.Batch) { x.Connect("/", "A"); x.Join("/", "r"); x.SetData("/", json.RawMessage(data)) })
+	e.commit(b, func(x *session.Batch) { x.Connect("/", "B"); x.Join("/", "r") })
+	big := func(c byte) string {
+		p := make([]byte, LargePacket)
+		for i := range p {
+			p[i] = c + byte(i%7)
+		}
+		return string(p)
+	}
+	big1, big2, big3 := big('a'), big('k'), big('u')
+	e.commit(a, func(x *session.Batch) {
+		x.Send([]byte("before"))
+		x.Send([]byte(big1))
+		x.Broadcast("/", []string{"r"}, []string{"A"}, []byte(big2))
+		x.Send([]byte(big3))
+		x.Send([]byte("after"))
+	})
+	got := e.read(a, 0)
+	if want := []string{"before", big1, big3, "after"}; !slices.Equal(payloads(got.Entries), want) && !(got.More && slices.Equal(payloads(got.Entries), want[:len(got.Entries)]) && len(got.Entries) >= 2) {
+		t.Fatalf("the sender read %d entries of %v bytes (more: %v), want 4 of 6, 1000000, 1000000, 5", len(got.Entries), sizes(got.Entries), got.More)
+	}
+	// Taken two entries, then the rest (a read may end early, saying so with More).
+	e.ack(a, session.Ack{Entries: got.Entries[:2], Through: got.Entries[1].ID})
+	if left := e.read(a, 0); len(left.Entries) == 0 || string(left.Entries[0].Payload) != big3 {
+		t.Fatalf("after taking two entries the sender read %v bytes, want the third first", sizes(left.Entries))
+	}
+	if rest := e.takeAll(a, 10); !slices.Equal(rest, []string{big3, "after"}) {
+		t.Fatalf("the sender took %d more entries, want the last two", len(rest))
+	}
+	if got := e.takeAll(b, 10); !slices.Equal(got, []string{big2}) {
+		t.Fatalf("the member took %d entries, want the 1000000-byte broadcast", len(got))
+	}
+	e.wantTake(b)
+}
+
+func sizes(entries []session.Entry) []int {
+	out := make([]int, len(entries))
+	for i, en := range entries {
+		out[i] = len(en.Payload)
+	}
+	return out
 }
