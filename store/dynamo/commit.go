@@ -115,167 +115,216 @@ func required(it *sessionItem, b *session.Batch) bool {
 	return true
 }
 
-// plan applies the batch to a copy of the session item.
+// plan applies the batch to a copy of the session item, and lists what the commit writes
+// besides it.
 func (s *Store) plan(sid string, old *sessionItem, b *session.Batch, now int64) (*plan, error) {
 	p := &plan{old: old, next: old.clone(), at: max(now, old.clk+1)}
+	p.next.v = old.v + 1
+	ops, err := p.apply(b)
+	if err != nil {
+		return nil, err
+	}
+	var writes, members []types.TransactWriteItem
+	if ops.closeReason != "" {
+		writes, members = s.closeWrites(sid, p, ops, now)
+	} else {
+		writes, members = s.liveWrites(sid, p, ops, now)
+	}
+	return p, p.fit(writes, members)
+}
+
+// planOps is what applying a batch found besides the next session item.
+type planOps struct {
+	closeReason session.Reason
+	owesNoop    bool
+	rewrite     bool            // every membership and connection-index item is written again
+	conns       map[string]bool // connection-index items to write (true) or delete (false)
+}
+
+// apply applies the batch's operations to p.next, in order, up to a close.
+func (p *plan) apply(b *session.Batch) (*planOps, error) {
+	ops := &planOps{conns: map[string]bool{}}
 	next := p.next
-	next.v = old.v + 1
-	connPut, connDel := map[string]bool{}, map[string]bool{}
-	rewrite := false
-	var closeReason session.Reason
-	owesNoop := false
 	usedClock := false
 	for _, op := range b.Ops {
-		if closeReason != "" {
+		if ops.closeReason != "" {
 			break
 		}
 		switch op.Kind {
-		case session.OpConnect:
-			next.sockets[op.Namespace] = &socketItem{id: op.Socket, rooms: []string{op.Socket}}
-			next.cd = 0
-		case session.OpDisconnect:
-			delete(next.sockets, op.Namespace)
-		case session.OpJoin:
-			if so := next.sockets[op.Namespace]; so != nil {
-				if i, found := slices.BinarySearch(so.rooms, op.Room); !found {
-					so.rooms = slices.Insert(so.rooms, i, op.Room)
-				}
-			}
-		case session.OpLeave:
-			if so := next.sockets[op.Namespace]; so != nil {
-				if i, found := slices.BinarySearch(so.rooms, op.Room); found {
-					so.rooms = slices.Delete(so.rooms, i, i+1)
-				}
-			}
-		case session.OpSetData:
-			if so := next.sockets[op.Namespace]; so != nil {
-				so.data = slices.Clone([]byte(op.Data))
-				if so.data == nil {
-					so.data = []byte{}
-				}
-			}
-		case session.OpSend:
+		case session.OpSend, session.OpBroadcast:
 			if len(op.Payload) > MaxPacket {
 				return nil, tooLarge(len(op.Payload))
 			}
-			p.self = append(p.self, op.Payload)
 			usedClock = true
-		case session.OpBroadcast:
-			if len(op.Payload) > MaxPacket {
-				return nil, tooLarge(len(op.Payload))
-			}
-			p.casts = append(p.casts, cast{nsp: op.Namespace, rooms: op.Rooms, except: op.Except, payload: op.Payload})
-			usedClock = true
-			if inAny(next, op.Namespace, op.Rooms) && !inAny(next, op.Namespace, op.Except) {
-				p.self = append(p.self, op.Payload)
-			}
-		case session.OpPong:
-			next.pong, next.ps = max(next.pong, op.At.UnixMilli()), false
-		case session.OpSchedule:
-			next.schedule(op.Schedule)
-		case session.OpRequire:
-			// Checked before the plan.
-		case session.OpSetPending:
-			next.pb = nil
-			if len(op.Data) > 0 {
-				next.pb = slices.Clone([]byte(op.Data))
-			}
+			p.queue(op)
 		case session.OpProbe:
 			if op.Socket == "" {
 				if next.pr != "" {
-					connDel[next.pr], connPut[next.pr] = true, false
+					ops.conns[next.pr] = false
 				}
 				next.pr = ""
 			} else {
 				next.pr = op.Socket
-				connPut[op.Socket], connDel[op.Socket] = true, false
+				ops.conns[op.Socket] = true
 			}
 		case session.OpUpgrade:
 			if next.pr != "" && next.tr != "websocket" {
 				next.tr, next.cn, next.pr = string(session.WebSocket), next.pr, ""
-				rewrite = true
-				p.flushSelf = true
+				ops.rewrite, p.flushSelf = true, true
 			}
 		case session.OpClose:
-			closeReason, owesNoop = op.Reason, op.OwesNoop
+			ops.closeReason, ops.owesNoop = op.Reason, op.OwesNoop
 		default:
-			return nil, fmt.Errorf("dynamo store: unknown operation %d", op.Kind)
+			if err := next.applyState(op); err != nil {
+				return nil, err
+			}
 		}
 	}
 	if usedClock {
 		next.clk = p.at
 	}
-	var writes []types.TransactWriteItem
-	var memberOps []types.TransactWriteItem
-	if closeReason != "" {
-		// A tombstone replaces the item; the memberships and connection index go with it, and
-		// nothing more is queued for the session (what was queued is ignored).
-		p.next = &sessionItem{v: old.v + 1, cl: string(closeReason), ow: owesNoop,
-			expires: s.ttl(now, s.opt.ClosedTTL), shards: s.opt.Shards}
-		p.self, p.flushSelf = nil, false
-		for r := range old.memberships() {
-			memberOps = append(memberOps, types.TransactWriteItem{Delete: &types.Delete{TableName: s.table(), Key: key(roomPK(r.nsp, r.room), sid)}})
-		}
-		for _, c := range []string{old.cn, old.pr} {
-			if c != "" {
-				writes = append(writes, types.TransactWriteItem{Delete: &types.Delete{TableName: s.table(), Key: key(connPK(c), sessionSK)}})
+	return ops, nil
+}
+
+// queue adds a Send or a Broadcast to what the plan queues.
+func (p *plan) queue(op session.Op) {
+	if op.Kind == session.OpSend {
+		p.self = append(p.self, op.Payload)
+		return
+	}
+	p.casts = append(p.casts, cast{nsp: op.Namespace, rooms: op.Rooms, except: op.Except, payload: op.Payload})
+	if inAny(p.next, op.Namespace, op.Rooms) && !inAny(p.next, op.Namespace, op.Except) {
+		p.self = append(p.self, op.Payload)
+	}
+}
+
+// applyState applies an operation that changes only the session item itself.
+func (it *sessionItem) applyState(op session.Op) error {
+	switch op.Kind {
+	case session.OpConnect:
+		it.sockets[op.Namespace] = &socketItem{id: op.Socket, rooms: []string{op.Socket}}
+		it.cd = 0
+	case session.OpDisconnect:
+		delete(it.sockets, op.Namespace)
+	case session.OpJoin:
+		if so := it.sockets[op.Namespace]; so != nil {
+			if i, found := slices.BinarySearch(so.rooms, op.Room); !found {
+				so.rooms = slices.Insert(so.rooms, i, op.Room)
 			}
 		}
-	} else {
-		next.expires = s.ttl(now, s.opt.SessionTTL)
-		if next.mx-now < (s.opt.MemberTTL - 24*time.Hour).Milliseconds() {
-			rewrite = true
-			next.mx = now + s.opt.MemberTTL.Milliseconds()
-		}
-		orig, final := old.memberships(), next.memberships()
-		for r := range final {
-			if rewrite || !orig[r] {
-				memberOps = append(memberOps, types.TransactWriteItem{Put: s.memberPut(r, sid, next)})
+	case session.OpLeave:
+		if so := it.sockets[op.Namespace]; so != nil {
+			if i, found := slices.BinarySearch(so.rooms, op.Room); found {
+				so.rooms = slices.Delete(so.rooms, i, i+1)
 			}
 		}
-		for r := range orig {
-			if !final[r] {
-				memberOps = append(memberOps, types.TransactWriteItem{Delete: &types.Delete{TableName: s.table(), Key: key(roomPK(r.nsp, r.room), sid)}})
+	case session.OpSetData:
+		if so := it.sockets[op.Namespace]; so != nil {
+			so.data = slices.Clone([]byte(op.Data))
+			if so.data == nil {
+				so.data = []byte{}
 			}
 		}
-		if rewrite {
-			for _, c := range []string{next.cn, next.pr} {
-				if c != "" {
-					connPut[c] = true
-				}
-			}
+	case session.OpPong:
+		it.pong, it.ps = max(it.pong, op.At.UnixMilli()), false
+	case session.OpSchedule:
+		it.schedule(op.Schedule)
+	case session.OpRequire:
+		// Checked before the plan.
+	case session.OpSetPending:
+		it.pb = nil
+		if len(op.Data) > 0 {
+			it.pb = slices.Clone([]byte(op.Data))
 		}
-		for c, put := range connPut {
-			if put {
-				writes = append(writes, types.TransactWriteItem{Put: s.connPut(c, sid, next.mx)})
-			}
-		}
-		for c, del := range connDel {
-			if del {
-				writes = append(writes, types.TransactWriteItem{Delete: &types.Delete{TableName: s.table(), Key: key(connPK(c), sessionSK)}})
-			}
-		}
-		for _, q := range s.queueItems(sid, sid, p.at, p.self, now).all() {
-			writes = append(writes, types.TransactWriteItem{Put: &types.Put{TableName: s.table(), Item: q}})
+	default:
+		return fmt.Errorf("dynamo store: unknown operation %d", op.Kind)
+	}
+	return nil
+}
+
+// closeWrites turns the plan into a close: a tombstone replaces the item, its memberships and
+// connection index go with it, and nothing more is queued for the session (what was queued is
+// ignored).
+func (s *Store) closeWrites(sid string, p *plan, ops *planOps, now int64) (writes, members []types.TransactWriteItem) {
+	old := p.old
+	p.next = &sessionItem{v: old.v + 1, cl: string(ops.closeReason), ow: ops.owesNoop,
+		expires: s.ttl(now, s.opt.ClosedTTL), shards: s.opt.Shards}
+	p.self, p.flushSelf = nil, false
+	for r := range old.memberships() {
+		members = append(members, s.deleteWrite(roomPK(r.nsp, r.room), sid))
+	}
+	for _, c := range []string{old.cn, old.pr} {
+		if c != "" {
+			writes = append(writes, s.deleteWrite(connPK(c), sessionSK))
 		}
 	}
-	// A transaction holds 100 items: memberships beyond that are written right after it.
+	return writes, members
+}
+
+// liveWrites lists the writes of a session that stays open: the memberships and connection
+// index that changed (all of them when rewritten, to extend their lifetime) and the packets it
+// queues for itself.
+func (s *Store) liveWrites(sid string, p *plan, ops *planOps, now int64) (writes, members []types.TransactWriteItem) {
+	next := p.next
+	next.expires = s.ttl(now, s.opt.SessionTTL)
+	if next.mx-now < (s.opt.MemberTTL - 24*time.Hour).Milliseconds() {
+		ops.rewrite = true
+		next.mx = now + s.opt.MemberTTL.Milliseconds()
+	}
+	orig, final := p.old.memberships(), next.memberships()
+	for r := range final {
+		if ops.rewrite || !orig[r] {
+			members = append(members, types.TransactWriteItem{Put: s.memberPut(r, sid, next)})
+		}
+	}
+	for r := range orig {
+		if !final[r] {
+			members = append(members, s.deleteWrite(roomPK(r.nsp, r.room), sid))
+		}
+	}
+	if ops.rewrite {
+		for _, c := range []string{next.cn, next.pr} {
+			if c != "" {
+				ops.conns[c] = true
+			}
+		}
+	}
+	for c, put := range ops.conns {
+		if put {
+			writes = append(writes, types.TransactWriteItem{Put: s.connPut(c, sid, next.mx)})
+		} else {
+			writes = append(writes, s.deleteWrite(connPK(c), sessionSK))
+		}
+	}
+	for _, q := range s.queueItems(sid, sid, p.at, p.self, now).all() {
+		writes = append(writes, types.TransactWriteItem{Put: &types.Put{TableName: s.table(), Item: q}})
+	}
+	return writes, members
+}
+
+func (s *Store) deleteWrite(pk, sk string) types.TransactWriteItem {
+	return types.TransactWriteItem{Delete: &types.Delete{TableName: s.table(), Key: key(pk, sk)}}
+}
+
+// fit puts the writes in the commit's transaction, which holds 100 items with the session item:
+// memberships beyond that are written right after it.
+func (p *plan) fit(writes, members []types.TransactWriteItem) error {
 	room := 99 - len(writes)
 	if room < 0 {
-		return nil, fmt.Errorf("dynamo store: a commit of %d items exceeds a transaction", len(writes)+1)
+		return fmt.Errorf("dynamo store: a commit of %d items exceeds a transaction", len(writes)+1)
 	}
-	if len(memberOps) > room {
-		for _, w := range memberOps[room:] {
+	if len(members) > room {
+		for _, w := range members[room:] {
 			if w.Put != nil {
 				p.after = append(p.after, types.WriteRequest{PutRequest: &types.PutRequest{Item: w.Put.Item}})
 			} else {
 				p.after = append(p.after, types.WriteRequest{DeleteRequest: &types.DeleteRequest{Key: w.Delete.Key}})
 			}
 		}
-		memberOps = memberOps[:room]
+		members = members[:room]
 	}
-	p.writes = append(writes, memberOps...)
-	return p, nil
+	p.writes = append(writes, members...)
+	return nil
 }
 
 func tooLarge(n int) error {
