@@ -182,144 +182,21 @@ func run(ctx context.Context, cfg config, log *slog.Logger) error {
 
 // serve serves on ln until ctx ends, then shuts down: held polls are answered, WebSockets closed.
 func serve(ctx context.Context, ln net.Listener, cfg config, log *slog.Logger) error {
-	var rdb goredis.UniversalClient
-	if cfg.dynamoURL == "" || cfg.redisURL != "" {
-		var closeRedis func()
-		var err error
-		rdb, closeRedis, err = openRedis(ctx, cfg.redisURL, log)
-		if err != nil {
-			return err
-		}
-		defer closeRedis()
-	}
-	sessionTTL := max(2*time.Minute, 2*(cfg.pingInterval+cfg.pingTimeout))
-	// newStore returns the store for one engine; each engine has its own keys (or table): its
-	// sweeper must only see its own sessions.
-	newStore := func(name string) (session.Store, func(), error) {
-		if cfg.dynamoURL != "" {
-			table := cfg.table
-			if name != "" {
-				table += "-" + name
-			}
-			return openDynamo(ctx, cfg.dynamoURL, table, sessionTTL)
-		}
-		prefix := "sio"
-		if name != "" {
-			prefix += "-" + name
-		}
-		// Every WebSocket on Redis is pumped by the process holding it (see mount).
-		s := redis.New(rdb, redis.Options{Prefix: prefix, SessionTTL: sessionTTL, Pumped: true})
-		return s, func() { s.Close() }, nil
-	}
-	store, closeStore, err := newStore("")
-	if err != nil {
+	sv := &server{cfg: cfg, log: log, r: chi.NewRouter(), shutdown: make(chan struct{})}
+	defer sv.close()
+	if err := sv.openRedis(ctx); err != nil {
 		return err
 	}
-	defer closeStore()
-
-	router := sio.NewRouter(log)
-	if err := router.Register(chat.Consumer{}); err != nil {
+	if err := sv.mountAll(ctx); err != nil {
 		return err
 	}
-	if cfg.conformance {
-		if err := conformance.Register(router); err != nil {
-			return err
-		}
-	}
-	// Gateways relay frames between processes only when processes share a real Redis.
-	var relay goredis.UniversalClient
-	if cfg.redisURL != "" {
-		relay = rdb
-	}
-	shutdown := make(chan struct{})
-	cors := cfg.origins.CORS()
-	if slices.Contains(cfg.origins.Allow, "*") && !cfg.origins.AnyWebSocket {
-		log.Warn(`-cors "*" lets any page poll without cookies, but opens no WebSocket to pages of other origins (a WebSocket carries cookies): list their origins, or pass -ws-any-origin`)
-	}
-	r := chi.NewRouter()
-	var engines []*handler.Engine
-	var gateways []*localgw.Gateway
-	// Each engine has its own key prefix: its sweeper must only see its own sessions.
-	mount := func(path string, app handler.App, connectTimeout time.Duration, store session.Store) error {
-		// Each connection's packets come from a pump in the process holding it, fed by the
-		// store's pub/sub (Redis); on DynamoDB, which publishes nothing, the committer pushes.
-		_, pump := store.(session.Subscriber)
-		gw := localgw.New(localgw.Options{Redis: relay, MaxFrame: cfg.maxPayload, Logger: log, Pump: pump, Origins: cfg.origins})
-		eng, err := handler.New(handler.Config{
-			Store: store, App: app, Sender: gw, PingInterval: cfg.pingInterval, PingTimeout: cfg.pingTimeout,
-			MaxPayload: cfg.maxPayload, PollHold: cfg.pollHold, ConnectTimeout: connectTimeout,
-			PollBackoff: cfg.pollBackoff, Logger: log, Shutdown: shutdown, Pump: pump,
-		})
-		if err != nil {
-			return err
-		}
-		gw.SetRoutes(eng)
-		if err := gw.Start(ctx); err != nil {
-			return fmt.Errorf("websocket relay: %w", err)
-		}
-		r.Handle(path, cors(http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
-			if strings.EqualFold(req.Header.Get("Upgrade"), "websocket") {
-				gw.ServeHTTP(w, req)
-				return
-			}
-			eng.ServeHTTP(w, req)
-		})))
-		engines = append(engines, eng)
-		gateways = append(gateways, gw)
-		return nil
-	}
-	if err := mount("/socket.io/", router, cfg.connectTimeout, store); err != nil {
+	if err := sv.startPprof(); err != nil {
 		return err
 	}
-	r.Get("/", func(w http.ResponseWriter, _ *http.Request) {
-		w.Header().Set("Content-Type", "text/html; charset=utf-8")
-		_, _ = w.Write(chatPage)
-	})
-	r.Get("/socket.io.min.js", func(w http.ResponseWriter, req *http.Request) {
-		if cfg.clientJS == "" {
-			http.Redirect(w, req, clientCDN, http.StatusFound)
-			return
-		}
-		w.Header().Set("Content-Type", "text/javascript; charset=utf-8")
-		http.ServeFile(w, req, cfg.clientJS)
-	})
-	if cfg.conformance {
-		echoStore, closeEcho, err := newStore("echo")
-		if err != nil {
-			return err
-		}
-		defer closeEcho()
-		if err := mount("/engine.io/", handler.Echo{}, 0, echoStore); err != nil {
-			return err
-		}
-	}
-	defer func() {
-		for _, gw := range gateways {
-			gw.Shutdown()
-		}
-	}()
-
-	if cfg.pprof != "" {
-		// Profiles on their own listener: never on the public address.
-		pl, err := net.Listen("tcp", cfg.pprof)
-		if err != nil {
-			return fmt.Errorf("-pprof: %w", err)
-		}
-		mux := http.NewServeMux()
-		mux.HandleFunc("/debug/pprof/", pprof.Index)
-		mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
-		mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
-		mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
-		mux.HandleFunc("/debug/pprof/cmdline", pprof.Cmdline)
-		ps := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
-		go func() { _ = ps.Serve(pl) }()
-		defer ps.Close()
-		log.Info("pprof", "addr", "http://"+pl.Addr().String()+"/debug/pprof/")
-	}
-	srv := newHTTPServer(r, cfg)
+	srv := newHTTPServer(sv.r, cfg)
 	sweepCtx, stopSweep := context.WithCancel(ctx)
 	defer stopSweep()
-	for _, eng := range engines {
+	for _, eng := range sv.engines {
 		go eng.RunSweeper(sweepCtx, cfg.sweep)
 	}
 
@@ -332,12 +209,167 @@ func serve(ctx context.Context, ln net.Listener, cfg config, log *slog.Logger) e
 	case <-ctx.Done():
 	}
 	log.Info("shutting down: answering held polls")
-	close(shutdown)
+	close(sv.shutdown)
 	shutCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
 	defer cancel()
 	if err := srv.Shutdown(shutCtx); err != nil && !errors.Is(err, http.ErrServerClosed) {
 		return err
 	}
+	return nil
+}
+
+// server is what serve builds: the routes, the engines mounted on them, and what to close.
+type server struct {
+	cfg      config
+	log      *slog.Logger
+	r        chi.Router
+	rdb      goredis.UniversalClient // nil on DynamoDB alone
+	shutdown chan struct{}
+	engines  []*handler.Engine
+	closers  []func() // run in reverse order
+}
+
+func (sv *server) close() {
+	for i := len(sv.closers) - 1; i >= 0; i-- {
+		sv.closers[i]()
+	}
+}
+
+// openRedis connects to Redis (the embedded one unless -redis names one) unless the store is
+// DynamoDB alone.
+func (sv *server) openRedis(ctx context.Context) error {
+	if sv.cfg.dynamoURL != "" && sv.cfg.redisURL == "" {
+		return nil
+	}
+	rdb, closeRedis, err := openRedis(ctx, sv.cfg.redisURL, sv.log)
+	if err != nil {
+		return err
+	}
+	sv.rdb = rdb
+	sv.closers = append(sv.closers, closeRedis)
+	return nil
+}
+
+// newStore returns the store for one engine; each engine has its own keys (or table): its
+// sweeper must only see its own sessions.
+func (sv *server) newStore(ctx context.Context, name string) (session.Store, error) {
+	sessionTTL := max(2*time.Minute, 2*(sv.cfg.pingInterval+sv.cfg.pingTimeout))
+	if sv.cfg.dynamoURL != "" {
+		table := sv.cfg.table
+		if name != "" {
+			table += "-" + name
+		}
+		s, closeStore, err := openDynamo(ctx, sv.cfg.dynamoURL, table, sessionTTL)
+		if err == nil {
+			sv.closers = append(sv.closers, closeStore)
+		}
+		return s, err
+	}
+	prefix := "sio"
+	if name != "" {
+		prefix += "-" + name
+	}
+	// Every WebSocket on Redis is pumped by the process holding it (see mount).
+	s := redis.New(sv.rdb, redis.Options{Prefix: prefix, SessionTTL: sessionTTL, Pumped: true})
+	sv.closers = append(sv.closers, func() { s.Close() })
+	return s, nil
+}
+
+// mountAll mounts the chat (and, with -conformance, the suites' consumers) and the chat page.
+func (sv *server) mountAll(ctx context.Context) error {
+	router := sio.NewRouter(sv.log)
+	if err := router.Register(chat.Consumer{}); err != nil {
+		return err
+	}
+	if sv.cfg.conformance {
+		if err := conformance.Register(router); err != nil {
+			return err
+		}
+	}
+	if slices.Contains(sv.cfg.origins.Allow, "*") && !sv.cfg.origins.AnyWebSocket {
+		sv.log.Warn(`-cors "*" lets any page poll without cookies, but opens no WebSocket to pages of other origins (a WebSocket carries cookies): list their origins, or pass -ws-any-origin`)
+	}
+	if err := sv.mount(ctx, "/socket.io/", router, sv.cfg.connectTimeout, ""); err != nil {
+		return err
+	}
+	sv.r.Get("/", func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("Content-Type", "text/html; charset=utf-8")
+		_, _ = w.Write(chatPage)
+	})
+	sv.r.Get("/socket.io.min.js", func(w http.ResponseWriter, req *http.Request) {
+		if sv.cfg.clientJS == "" {
+			http.Redirect(w, req, clientCDN, http.StatusFound)
+			return
+		}
+		w.Header().Set("Content-Type", "text/javascript; charset=utf-8")
+		http.ServeFile(w, req, sv.cfg.clientJS)
+	})
+	if sv.cfg.conformance {
+		return sv.mount(ctx, "/engine.io/", handler.Echo{}, 0, "echo")
+	}
+	return nil
+}
+
+// mount serves app at path on a store of its own (named name): polling through its engine,
+// WebSocket through its gateway.
+func (sv *server) mount(ctx context.Context, path string, app handler.App, connectTimeout time.Duration, name string) error {
+	store, err := sv.newStore(ctx, name)
+	if err != nil {
+		return err
+	}
+	// Each connection's packets come from a pump in the process holding it, fed by the
+	// store's pub/sub (Redis); on DynamoDB, which publishes nothing, the committer pushes.
+	_, pump := store.(session.Subscriber)
+	// Gateways relay frames between processes only when processes share a real Redis.
+	var relay goredis.UniversalClient
+	if sv.cfg.redisURL != "" {
+		relay = sv.rdb
+	}
+	cfg := sv.cfg
+	gw := localgw.New(localgw.Options{Redis: relay, MaxFrame: cfg.maxPayload, Logger: sv.log, Pump: pump, Origins: cfg.origins})
+	eng, err := handler.New(handler.Config{
+		Store: store, App: app, Sender: gw, PingInterval: cfg.pingInterval, PingTimeout: cfg.pingTimeout,
+		MaxPayload: cfg.maxPayload, PollHold: cfg.pollHold, ConnectTimeout: connectTimeout,
+		PollBackoff: cfg.pollBackoff, Logger: sv.log, Shutdown: sv.shutdown, Pump: pump,
+	})
+	if err != nil {
+		return err
+	}
+	gw.SetRoutes(eng)
+	if err := gw.Start(ctx); err != nil {
+		return fmt.Errorf("websocket relay: %w", err)
+	}
+	sv.closers = append(sv.closers, gw.Shutdown)
+	sv.r.Handle(path, cfg.origins.CORS()(http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
+		if strings.EqualFold(req.Header.Get("Upgrade"), "websocket") {
+			gw.ServeHTTP(w, req)
+			return
+		}
+		eng.ServeHTTP(w, req)
+	})))
+	sv.engines = append(sv.engines, eng)
+	return nil
+}
+
+// startPprof serves profiles on their own listener (-pprof): never on the public address.
+func (sv *server) startPprof() error {
+	if sv.cfg.pprof == "" {
+		return nil
+	}
+	pl, err := net.Listen("tcp", sv.cfg.pprof)
+	if err != nil {
+		return fmt.Errorf("-pprof: %w", err)
+	}
+	mux := http.NewServeMux()
+	mux.HandleFunc("/debug/pprof/", pprof.Index)
+	mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
+	mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
+	mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
+	mux.HandleFunc("/debug/pprof/cmdline", pprof.Cmdline)
+	ps := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+	go func() { _ = ps.Serve(pl) }()
+	sv.closers = append(sv.closers, func() { ps.Close() })
+	sv.log.Info("pprof", "addr", "http://"+pl.Addr().String()+"/debug/pprof/")
 	return nil
 }
 
