@@ -313,9 +313,14 @@ func (e *Engine) sweepOne(ctx context.Context, sid string) (bool, error) {
 		return false, err
 	}
 	if !st.Expired(e.cfg.Now()) {
+		// The commit also finishes what the store left undone (DynamoDB: a broadcast whose
+		// fan-out failed), and names the WebSocket sessions that then have packets.
 		b.Require(st.Clock())
 		b.Schedule(st.Schedule(e.sweeperPings()))
-		_, err := e.cfg.Store.Commit(ctx, sid, &b)
+		c, err := e.cfg.Store.Commit(ctx, sid, &b)
+		if err == nil {
+			e.flushAll(ctx, c.Flush)
+		}
 		if errors.Is(err, session.ErrAlive) || errors.Is(err, session.ErrNotFound) {
 			err = nil
 		}

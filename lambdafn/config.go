@@ -109,7 +109,7 @@ func FromEnv(getenv func(string) string) (Config, error) {
 			s.Errorf("%s=dynamodb needs %s", EnvStore, EnvDynamoTable)
 		}
 		if c.MaxPayload > dynamo.MaxPacket {
-			// A queued packet is one item (at most 400 KB): announce what the store can queue.
+			// Announce what the store can queue (dynamo.MaxPacket).
 			c.MaxPayload = dynamo.MaxPacket
 		}
 	case "":

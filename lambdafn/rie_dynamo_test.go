@@ -11,7 +11,7 @@ package lambdafn_test
 //
 // DynamoDB pushes nothing: a held GET reads its queue again on a backoff, here at most
 // rieDynamoPollBackoff apart (SIO_POLL_BACKOFF; 1 s by default). The function announces a
-// maxPayload of dynamo.MaxPacket (300 KB) on this store.
+// maxPayload of dynamo.MaxPacket (1 MiB) on this store.
 
 import (
 	"context"

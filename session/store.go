@@ -155,7 +155,8 @@ type Committed struct {
 
 // Due is the sweeper's work, from the hints of [Schedule].
 type Due struct {
-	// Expired are sessions that may be past their deadline.
+	// Expired are sessions that may be past their deadline, or have work that a commit of the
+	// session does (DynamoDB: a broadcast left to fan out); the sweeper checks each.
 	Expired []string
 	// Ping are WebSocket sessions whose heartbeat ping may be due.
 	Ping []string

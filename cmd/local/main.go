@@ -165,7 +165,7 @@ func parseConfig(args []string, getenv func(string) string) (config, *envflag.Se
 		c.sweep, c.connectTimeout = 10*time.Millisecond, time.Second
 	}
 	if c.dynamoURL != "" && c.maxPayload > dynamo.MaxPacket {
-		// A queued packet is one DynamoDB item (at most 400 KB).
+		// Announce what the store can queue (dynamo.MaxPacket).
 		c.maxPayload = dynamo.MaxPacket
 	}
 	return c, s, nil

@@ -2,6 +2,7 @@ package dynamo
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"slices"
 	"sync"
@@ -30,6 +31,7 @@ type plan struct {
 	writes    []types.TransactWriteItem // besides the session item, atomic with it
 	after     []types.WriteRequest      // what did not fit in the transaction
 	flushSelf bool
+	out       *outbox // the casts, written to the outbox in the transaction (nil: none)
 }
 
 // Commit reads the session item, applies the batch to it in memory, and writes it back
@@ -54,6 +56,7 @@ func (s *Store) commit(ctx context.Context, sid string, loaded *sessionItem, b *
 	if b.Len() == 0 {
 		return &session.Committed{}, nil
 	}
+	var pushed []string // the WebSocket recipients of an earlier commit's broadcast this one finished
 	for attempt := 1; ; attempt++ {
 		old := loaded
 		loaded = nil
@@ -63,8 +66,32 @@ func (s *Store) commit(ctx context.Context, sid string, loaded *sessionItem, b *
 				return nil, err
 			}
 		}
+		if old == nil {
+			return nil, session.ErrNotFound
+		}
+		if old.ob != 0 {
+			// A broadcast of an earlier commit is not fanned out yet: finish it first, so that
+			// its members get this session's packets in order.
+			flush, err := s.finishOutbox(ctx, sid, old)
+			pushed = append(pushed, flush...)
+			busy := errors.Is(err, errDrainBusy)
+			switch {
+			case err != nil && !busy:
+				return nil, err
+			case attempt >= maxAttempts:
+				return nil, unavailable(fmt.Errorf("the broadcast of commit %d is still pending: %w", old.ob, errDrainBusy))
+			case err == nil:
+				continue // the session item changed: read it again
+			case casting(b) && old.cl == "":
+				if err := backoff(ctx, attempt); err != nil {
+					return nil, unavailable(err)
+				}
+				continue
+			}
+			// Another request is fanning it out, and this commit neither broadcasts nor closes.
+		}
 		now := s.nowMS()
-		if old == nil || old.cl != "" {
+		if old.cl != "" {
 			return nil, session.ErrNotFound
 		}
 		if !live(old.expires, now) {
@@ -97,11 +124,7 @@ func (s *Store) commit(ctx context.Context, sid string, loaded *sessionItem, b *
 		if err := s.writeAll(ctx, p.after); err != nil {
 			return nil, err
 		}
-		flush, err := s.fanout(ctx, sid, p)
-		if err != nil {
-			return nil, err
-		}
-		return &session.Committed{Flush: flush}, nil
+		return &session.Committed{Flush: append(pushed, s.fanout(ctx, sid, p)...)}, nil
 	}
 }
 
@@ -129,6 +152,13 @@ func (s *Store) plan(sid string, old *sessionItem, b *session.Batch, now int64) 
 		writes, members = s.closeWrites(sid, p, ops, now)
 	} else {
 		writes, members = s.liveWrites(sid, p, ops, now)
+	}
+	if len(p.casts) > 0 {
+		p.out = &outbox{at: p.at, token: newToken(), casts: p.casts}
+		for _, it := range s.outboxItems(sid, p.out, now) {
+			writes = append(writes, types.TransactWriteItem{Put: &types.Put{TableName: s.table(), Item: it}})
+		}
+		p.next.ob = p.at // a tombstone too: a broadcast of its OnClose is still fanned out
 	}
 	return p, p.fit(writes, members)
 }
@@ -415,67 +445,27 @@ func (s *Store) apply(ctx context.Context, sid string, p *plan) error {
 	return s.transact(ctx, append([]types.TransactWriteItem{{Put: put}}, p.writes...))
 }
 
-// fanout delivers the plan's broadcasts to the other members of their rooms, and returns the
-// WebSocket sessions to push to.
-func (s *Store) fanout(ctx context.Context, sid string, p *plan) ([]string, error) {
+// fanout drains the plan's outbox: it delivers the broadcasts to the other members of their
+// rooms, off the caller's cancellation (a sender that hangs up does not cut other members' fan-out
+// short), and returns the WebSocket sessions to push to. A fan-out that fails is left to the
+// session's next commit or the sweeper: the commit has happened.
+func (s *Store) fanout(ctx context.Context, sid string, p *plan) []string {
 	var flush []string
 	if p.flushSelf || (len(p.self) > 0 && p.next.tr == string(session.WebSocket)) {
 		flush = append(flush, sid)
 	}
-	if len(p.casts) == 0 {
-		return flush, nil
+	if p.out == nil {
+		return flush
 	}
-	// Every room any broadcast names, as target or exception, read once.
-	members := make(map[roomRef]map[string]bool)
-	for _, c := range p.casts {
-		for _, r := range c.rooms {
-			members[roomRef{c.nsp, r}] = nil
-		}
-		for _, r := range c.except {
-			members[roomRef{c.nsp, r}] = nil
-		}
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), drainLease)
+	defer cancel()
+	cast, err := s.drain(ctx, sid, p.out)
+	if err != nil {
+		s.releaseDrain(ctx, sid, p.out)
+		return flush
 	}
-	if err := s.readMembers(ctx, members); err != nil {
-		return nil, err
-	}
-	deliveries := make(map[string][][]byte)
-	ws := make(map[string]bool)
-	for _, c := range p.casts {
-		excluded := make(map[string]bool)
-		for _, r := range c.except {
-			for m := range members[roomRef{c.nsp, r}] {
-				excluded[m] = true
-			}
-		}
-		sent := make(map[string]bool)
-		for _, r := range c.rooms {
-			for m, isWS := range members[roomRef{c.nsp, r}] {
-				if m == sid || excluded[m] || sent[m] {
-					continue
-				}
-				sent[m] = true
-				deliveries[m] = append(deliveries[m], c.payload)
-				ws[m] = isWS
-			}
-		}
-	}
-	now := s.nowMS()
-	var tails, heads []types.WriteRequest
-	for m, payloads := range deliveries {
-		q := s.queueItems(m, sid, p.at, payloads, now)
-		tails = append(tails, puts(q.tails)...)
-		heads = append(heads, puts(q.heads)...)
-		if ws[m] {
-			flush = append(flush, m)
-		}
-	}
-	if err := s.writeAll(ctx, tails); err != nil {
-		return nil, err
-	}
-	if err := s.writeAll(ctx, heads); err != nil {
-		return nil, err
-	}
-	return flush, nil
+	_ = s.clearOutbox(ctx, sid, p.out, p.next)
+	return append(flush, cast...)
 }
 
 func puts(items []map[string]types.AttributeValue) []types.WriteRequest {

@@ -50,6 +50,7 @@ type sessionItem struct {
 	cl      string // closed with this reason (the item is then a tombstone)
 	ow      bool   // a noop is owed to the first polling fetch after a client close
 	clk     int64  // the last order-key time this session used
+	ob      int64  // the order time of the commit whose broadcasts are not fanned out yet (0: none)
 	mx      int64  // when its membership items expire
 	sockets map[string]*socketItem
 	expires int64 // Unix seconds (TTL)
@@ -199,6 +200,12 @@ func (it *sessionItem) encode(sid string) map[string]types.AttributeValue {
 		if it.ow {
 			m["ow"] = boolean(true)
 		}
+		if it.ob != 0 {
+			// In the sweeper's index only while a broadcast of its close is left to fan out.
+			m["ob"] = num(it.ob)
+			m[attrShard], m[attrDue] = str(shardOf(sid, it.shards)), num(it.ob+drainLease.Milliseconds())
+			m[attrDeadline] = num(it.ob + drainLease.Milliseconds() + 1)
+		}
 		return m
 	}
 	m["pi"], m["pt"], m["pong"], m["ps"], m["tr"] = num(it.pi), num(it.pt), num(it.pong), boolean(it.ps), str(it.tr)
@@ -219,6 +226,9 @@ func (it *sessionItem) encode(sid string) map[string]types.AttributeValue {
 	}
 	if it.mx != 0 {
 		m["mx"] = num(it.mx)
+	}
+	if it.ob != 0 {
+		m["ob"] = num(it.ob)
 	}
 	if len(it.sockets) > 0 {
 		ns := make(map[string]types.AttributeValue, len(it.sockets))
@@ -241,6 +251,10 @@ func (it *sessionItem) encode(sid string) map[string]types.AttributeValue {
 	if it.pd != 0 {
 		m[attrPingDue] = num(it.pd)
 		due = min(due, it.pd)
+	}
+	if it.ob != 0 {
+		// The sweeper finishes a fan-out its request left undone.
+		due = min(due, it.ob+drainLease.Milliseconds())
 	}
 	m[attrDue] = num(due)
 	return m
@@ -282,7 +296,7 @@ func decodeSession(m map[string]types.AttributeValue, shards int) (*sessionItem,
 		}
 	}
 	it.dl, it.pd = geti(attrDeadline), geti(attrPingDue)
-	it.clk, it.mx = geti("clk"), geti("mx")
+	it.clk, it.mx, it.ob = geti("clk"), geti("mx"), geti("ob")
 	it.sockets = make(map[string]*socketItem)
 	if ns, ok := m["ns"].(*types.AttributeValueMemberM); ok {
 		for nsp, av := range ns.Value {

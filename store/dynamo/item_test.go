@@ -194,7 +194,8 @@ func TestPlanClose(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := []string{"del c#c1", "del r#1:/:", "del r#1:/:A", "del r#1:/:lobby"}
+	// The broadcast of its OnClose goes to the outbox, with the tombstone.
+	want := []string{"del c#c1", "del r#1:/:", "del r#1:/:A", "del r#1:/:lobby", "put o#sid"}
 	if got := writes(p); !slices.Equal(got, want) {
 		t.Fatalf("writes %q, want %q", got, want)
 	}

@@ -376,7 +376,14 @@ func (s *Store) Due(ctx context.Context, now time.Time, limit int) (*session.Due
 				if v, ok := m[attrPingDue].(*types.AttributeValueMemberN); ok {
 					pd, _ = strconv.ParseInt(v.Value, 10, 64)
 				}
-				if dl < nowMS && len(due.Expired) < limit {
+				var hint int64
+				if v, ok := m[attrDue].(*types.AttributeValueMemberN); ok {
+					hint, _ = strconv.ParseInt(v.Value, 10, 64)
+				}
+				// A hint before both the deadline and the ping is a broadcast left to fan out,
+				// which the sweeper's check of the session (a commit) finishes.
+				left := hint < dl && (pd == 0 || hint < pd)
+				if (dl < nowMS || left) && len(due.Expired) < limit {
 					due.Expired = append(due.Expired, sid)
 				}
 				if pd != 0 && pd <= nowMS && len(due.Ping) < limit {
