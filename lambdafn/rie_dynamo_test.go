@@ -10,8 +10,8 @@ package lambdafn_test
 // and skip without them.
 //
 // DynamoDB pushes nothing: a held GET reads its queue again on a backoff, here at most
-// rieDynamoPollBackoff apart (SIO_POLL_BACKOFF; 1 s by default). The function announces a
-// maxPayload of dynamo.MaxPacket (1 MiB) on this store.
+// rieDynamoPollBackoff apart (SIO_POLL_BACKOFF; 1 s by default). The function announces
+// Engine.IO's default maxPayload on this store too: dynamo.MaxPacket (1 MiB) is above it.
 
 import (
 	"context"
@@ -63,7 +63,7 @@ func startRIEDynamoDB(t *testing.T, overrides map[string]string) *lambdaRIE {
 		lambdafn.EnvPollBackoff:    rieDynamoPollBackoff.String(),
 	}
 	t.Logf("DynamoDB Local %s, table %s, %s=%v", endpoint, table, lambdafn.EnvPollBackoff, rieDynamoPollBackoff)
-	return startFunction(t, rieBin, bootstrap, store, dynamo.MaxPacket, overrides)
+	return startFunction(t, rieBin, bootstrap, store, 1_000_000, overrides)
 }
 
 // rieDynamoTable creates a table with the store's schema (dynamo.CreateTable) for this test and

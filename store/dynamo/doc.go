@@ -17,6 +17,9 @@
 //	room membership   r#<len(nsp)>:<nsp>:<room> <sid>                    ws (WebSocket member), expires
 //	connection index  c#<connectionId>          !                        sid, expires
 //	closed session    s#<sid>                   !                        v, cl (reason), ow (noop owed), expires
+//	outbox            o#<sid>                   <ms:13>#<cast>#<part>    p (payload), cn, cr, cx (namespace, rooms,
+//	                                                                     except), sp; the first also tok, x, pg (lease,
+//	                                                                     progress), expires
 //
 // The session item sorts before its leases and its queue ("!" < "l#" < "q#"), so one strongly
 // consistent Query reads them all: a read, and each re-read of an idle held poll, is one
@@ -59,9 +62,12 @@
 // A commit reads the session item, applies the batch in memory, and writes the item back
 // conditionally on its version ("v"), in one TransactWriteItems with what belongs to the session
 // itself (its own queued packets, its membership and connection-index items); when only the
-// session item changes it is a conditional PutItem. A lost race reads again and retries. The
-// fan-out to other sessions follows the transaction: a failure there fails the request (the
-// client sees an error, the sender's own effects stay), so nothing acknowledged is lost.
+// session item changes it is a conditional PutItem. A lost race reads again and retries. A
+// commit that broadcasts also writes its broadcasts to the session's outbox (partition
+// o#<sid>) in the transaction, and marks the session item ("ob"); the fan-out to other sessions
+// then drains the outbox. Once the transaction landed the commit has happened: a fan-out that
+// fails, or whose process dies, is finished by the session's next commit (before its own) or by
+// the sweeper, which the mark brings 10 s later (see outbox.go).
 //
 // Queued items are keyed by the sender's order time: max(now, the last one it used + 1 ms),
 // kept in the session item ("clk"), so a sender's packets sort in the order it committed them
