@@ -17,9 +17,10 @@
 //	room membership   r#<len(nsp)>:<nsp>:<room> <sid>                    ws (WebSocket member), expires
 //	connection index  c#<connectionId>          !                        sid, expires
 //	closed session    s#<sid>                   !                        v, cl (reason), ow (noop owed), expires
-//	outbox            o#<sid>                   <ms:13>#<cast>#<part>    p (payload), cn, cr, cx (namespace, rooms,
-//	                                                                     except), sp; the first also tok, x, pg (lease,
-//	                                                                     progress), expires
+//	outbox            o#<sid>                   <ms:13>#<item>           c (list of casts: n, r, x, p = namespace,
+//	                                                                     rooms, except, payload), sp or p, st (a split
+//	                                                                     cast); the first also tok, x, pg (lease,
+//	                                                                     progress); expires
 //
 // The session item sorts before its leases and its queue ("!" < "l#" < "q#"), so one strongly
 // consistent Query reads them all: a read, and each re-read of an idle held poll, is one

@@ -295,3 +295,40 @@ func TestStoreDown(t *testing.T) {
 		t.Fatalf("Due: %v, want ErrUnavailable", err)
 	}
 }
+
+// TestOutboxRoundTrip: casts go into as few outbox items as hold them, a large one split over
+// several, and come back whole and in order; the first item carries the drain lease.
+func TestOutboxRoundTrip(t *testing.T) {
+	s := testStore(t)
+	big := bytes.Repeat([]byte("b"), 2*maxItemPayload+1)
+	casts := []cast{
+		{nsp: "/", rooms: []string{"r"}, payload: []byte("one")},
+		{nsp: "/chat", rooms: []string{"a", "b"}, except: []string{"x"}, payload: big},
+		{nsp: "/", rooms: []string{"r"}, payload: []byte("two")},
+		{nsp: "/", rooms: []string{"r"}, payload: []byte("three")},
+	}
+	o := &outbox{at: 42, token: "tok", casts: casts}
+	items := s.outboxItems("sid", o, 1000)
+	if len(items) != 5 || len(o.keys) != 5 {
+		t.Fatalf("%d items (%d keys), want 5: the first cast, the large one's 3 parts, the last two together", len(items), len(o.keys))
+	}
+	if strOf(items[0], "tok") != "tok" || numOf(items[0], "x") != 1000+drainLease.Milliseconds() {
+		t.Fatalf("the first item's lease: %v %v", items[0]["tok"], items[0]["x"])
+	}
+	back, err := decodeOutbox(42, items)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(back.casts) != len(casts) || !slices.Equal(back.keys, o.keys) {
+		t.Fatalf("%d casts back, want %d; keys %q, want %q", len(back.casts), len(casts), back.keys, o.keys)
+	}
+	for i, c := range back.casts {
+		w := casts[i]
+		if c.nsp != w.nsp || !slices.Equal(c.rooms, w.rooms) || !slices.Equal(c.except, w.except) || !bytes.Equal(c.payload, w.payload) {
+			t.Fatalf("cast %d back: %s %q %q, %d bytes; want %s %q %q, %d bytes", i, c.nsp, c.rooms, c.except, len(c.payload), w.nsp, w.rooms, w.except, len(w.payload))
+		}
+	}
+	if _, err := decodeOutbox(42, items[:2]); err == nil {
+		t.Fatal("decoded an outbox with parts missing")
+	}
+}

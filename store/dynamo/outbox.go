@@ -44,37 +44,70 @@ type outbox struct {
 
 func outboxPK(sid string) string { return "o#" + sid }
 
-// outboxSK orders an outbox's items: by the commit, then cast, then part.
-func outboxSK(at int64, cast, part int) string {
-	return fmt.Sprintf("%013d#%03d#%03d", at, cast, part)
-}
+// outboxSK orders an outbox's items: by the commit, then item.
+func outboxSK(at int64, item int) string { return fmt.Sprintf("%013d#%03d", at, item) }
 
-// outboxItems encodes the casts as items of the session's outbox: one item per cast, or a head
-// and tails when its payload is larger than an item holds (as in queueItems). The first item
+// outboxItems encodes the casts as items of the session's outbox ("c": a list of casts, each
+// a map of n, r, x, p: namespace, rooms, except, payload), as many casts an item as it holds; a
+// cast larger than an item holds is split into a head (its cast with the first piece of the
+// payload, and "sp", the count of parts) and tails ("p", "st"), as in queueItems. The first item
 // carries the drain lease.
 func (s *Store) outboxItems(sid string, o *outbox, now int64) []map[string]types.AttributeValue {
 	var items []map[string]types.AttributeValue
+	var list []types.AttributeValue
+	size := 0
 	o.keys = nil
-	for i, c := range o.casts {
-		pieces := split(c.payload, maxItemPayload)
-		for k, pc := range pieces {
-			sk := outboxSK(o.at, i, k)
-			it := key(outboxPK(sid), sk)
-			it["p"] = bin(pc)
-			it[attrExpires] = num(s.ttl(now, s.opt.SessionTTL))
-			if k == 0 {
-				it["cn"], it["cr"] = str(c.nsp), strList(c.rooms)
-				if len(c.except) > 0 {
-					it["cx"] = strList(c.except)
-				}
-				it[attrParts] = num(int64(len(pieces)))
-			}
-			items = append(items, it)
-			o.keys = append(o.keys, sk)
+	add := func(it map[string]types.AttributeValue) {
+		sk := outboxSK(o.at, len(items))
+		for k, v := range key(outboxPK(sid), sk) {
+			it[k] = v
+		}
+		it[attrExpires] = num(s.ttl(now, s.opt.SessionTTL))
+		items, o.keys = append(items, it), append(o.keys, sk)
+	}
+	flush := func() {
+		if len(list) > 0 {
+			add(map[string]types.AttributeValue{"c": &types.AttributeValueMemberL{Value: list}})
+			list, size = nil, 0
 		}
 	}
+	for _, c := range o.casts {
+		n := castSize(c)
+		if n > maxItemPayload {
+			flush()
+			pieces := split(c.payload, maxItemPayload)
+			add(map[string]types.AttributeValue{"c": &types.AttributeValueMemberL{Value: []types.AttributeValue{castValue(c, pieces[0])}},
+				attrParts: num(int64(len(pieces)))})
+			for _, pc := range pieces[1:] {
+				add(map[string]types.AttributeValue{"p": bin(pc), attrTail: boolean(true)})
+			}
+			continue
+		}
+		if size+n > maxItemPayload {
+			flush()
+		}
+		list, size = append(list, castValue(c, c.payload)), size+n
+	}
+	flush()
 	items[0]["tok"], items[0]["x"] = str(o.token), num(now+drainLease.Milliseconds())
 	return items
+}
+
+// castSize bounds the bytes a cast takes in an item.
+func castSize(c cast) int {
+	n := len(c.payload) + len(c.nsp) + 16
+	for _, r := range slices.Concat(c.rooms, c.except) {
+		n += len(r) + 4
+	}
+	return n
+}
+
+func castValue(c cast, payload []byte) types.AttributeValue {
+	m := map[string]types.AttributeValue{"n": str(c.nsp), "r": strList(c.rooms), "p": bin(payload)}
+	if len(c.except) > 0 {
+		m["x"] = strList(c.except)
+	}
+	return &types.AttributeValueMemberM{Value: m}
 }
 
 func strList(l []string) types.AttributeValue {
@@ -104,20 +137,37 @@ func decodeOutbox(at int64, items []map[string]types.AttributeValue) (*outbox, e
 	o := &outbox{at: at}
 	for i := 0; i < len(items); {
 		head := items[i]
-		parts := int(numOf(head, attrParts))
-		if parts < 1 || i+parts > len(items) {
+		l, _ := head["c"].(*types.AttributeValueMemberL)
+		if l == nil {
+			return nil, fmt.Errorf("dynamo store: outbox %d: item %q holds no casts", at, skOf(head))
+		}
+		parts := max(int(numOf(head, attrParts)), 1)
+		if i+parts > len(items) || (parts > 1 && len(l.Value) != 1) {
 			return nil, fmt.Errorf("dynamo store: outbox %d: item %q has %d parts of %d", at, skOf(head), parts, len(items)-i)
 		}
-		c := cast{nsp: strOf(head, "cn"), rooms: strsOf(head, "cr"), except: strsOf(head, "cx")}
-		for _, it := range items[i : i+parts] {
-			b, _ := it["p"].(*types.AttributeValueMemberB)
-			if b == nil {
-				return nil, fmt.Errorf("dynamo store: outbox %d: item %q has no payload", at, skOf(it))
+		for _, v := range l.Value {
+			m, _ := v.(*types.AttributeValueMemberM)
+			if m == nil {
+				return nil, fmt.Errorf("dynamo store: outbox %d: item %q holds a cast that is no map", at, skOf(head))
 			}
-			c.payload = append(c.payload, b.Value...)
+			b, _ := m.Value["p"].(*types.AttributeValueMemberB)
+			c := cast{nsp: strOf(m.Value, "n"), rooms: strsOf(m.Value, "r"), except: strsOf(m.Value, "x")}
+			if b != nil {
+				c.payload = slices.Clone(b.Value)
+			}
+			o.casts = append(o.casts, c)
+		}
+		for _, it := range items[i+1 : i+parts] {
+			b, _ := it["p"].(*types.AttributeValueMemberB)
+			if b == nil || it[attrTail] == nil {
+				return nil, fmt.Errorf("dynamo store: outbox %d: item %q is no part of %q", at, skOf(it), skOf(head))
+			}
+			last := &o.casts[len(o.casts)-1]
+			last.payload = append(last.payload, b.Value...)
+		}
+		for _, it := range items[i : i+parts] {
 			o.keys = append(o.keys, skOf(it))
 		}
-		o.casts = append(o.casts, c)
 		i += parts
 	}
 	return o, nil

@@ -187,6 +187,7 @@ func Run(t *testing.T, newStore Factory) {
 		{"CloseUnknown", testCloseUnknown},
 		{"ConcurrentBroadcasts", testConcurrent},
 		{"LargePackets", testLargePackets},
+		{"ManyBroadcastsOneCommit", testManyBroadcasts},
 	} {
 		t.Run(tc.name, func(t *testing.T) { tc.fn(t, setup(t)) })
 	}
@@ -730,4 +731,23 @@ func sizes(entries []session.Entry) []int {
 		out[i] = len(en.Payload)
 	}
 	return out
+}
+
+// testManyBroadcasts: one commit that broadcasts 300 times (a polling POST with a burst) reaches
+// a member whole and in order.
+func testManyBroadcasts(t *testing.T, e *env) {
+	a, b := e.create(), e.create()
+	e.commit(a, func(x *session.Batch) { x.Connect("/", "A"); x.Join("/", "r") })
+	e.commit(b, func(x *session.Batch) { x.Connect("/", "B"); x.Join("/", "r") })
+	var want []string
+	e.commit(a, func(x *session.Batch) {
+		for i := range 300 {
+			p := fmt.Sprintf("message %03d", i)
+			x.Broadcast("/", []string{"r"}, []string{"A"}, []byte(p))
+			want = append(want, p)
+		}
+	})
+	if got := e.takeAll(b, 1000); !slices.Equal(got, want) {
+		t.Fatalf("the member took %d of 300 broadcasts (in order: %v)", len(got), slices.Equal(got, want[:min(len(got), len(want))]))
+	}
 }
