@@ -83,15 +83,24 @@ func (p *heldPoll) end() {
 }
 
 // hold takes the session's poll lease, waiting up to answerGrace for a holder that is answering;
-// it returns the lease's last holder.
+// it returns the token that took the lease before this GET ("" when unknown: see
+// session.Store.Acquire). A retry's Acquire that names this GET's own token (a store that counts
+// failed attempts) or the same token as the first means nobody came in between.
 func (p *heldPoll) hold() (string, error) {
 	ttl := p.holdEnd.Sub(p.e.cfg.Now()) + pollLeaseMargin
 	delay := 2 * time.Millisecond
 	giveUp := p.e.cfg.Now().Add(answerGrace)
-	for {
+	first := ""
+	for attempt := 0; ; attempt++ {
 		prev, err := p.e.cfg.Store.Acquire(p.r.Context(), p.sid, session.LeasePoll, p.token, ttl)
+		switch {
+		case attempt == 0:
+			first = prev
+		case prev != p.token && prev != first:
+			first = ""
+		}
 		if !errors.Is(err, session.ErrBusy) {
-			return prev, err
+			return first, err
 		}
 		if !p.e.cfg.Now().Before(giveUp) {
 			return "", errOverlap

@@ -468,16 +468,16 @@ func TestRoundTrips(t *testing.T) {
 		srv.Released(t, b.SID)
 		return srv.Commands.Load() - before
 	}
-	if n := get(); n != 3 {
-		t.Errorf("GET that finds packets, the session's last GET served elsewhere: %d commands, want 3 (lease, read, ack with the lease's release)", n)
+	if n := get(); n != 4 {
+		t.Errorf("GET that finds packets, the session's last GET served elsewhere: %d commands, want 4 (the lease's two plain commands, read, ack with the lease's release)", n)
 	}
 	a.Post(`42/chat,3["chat_message",{"text":"y"}]`)
 	bOther.Get() // leaves its feed on the other process
 	a.Post(`42/chat,4["chat_message",{"text":"z"}]`)
-	if n := get(); n != 2 {
-		t.Errorf("GET that finds packets after this process's own GET: %d commands, want 2 (lease, ack)", n)
+	if n := get(); n != 3 {
+		t.Errorf("GET that finds packets after this process's own GET: %d commands, want 3 (the lease's two, ack)", n)
 	}
-	t.Logf("handshake 1, POST 2, GET with packets 3 (2 after the same process's GET)")
+	t.Logf("handshake 1, POST 2, GET with packets 4 commands (3 after the same process's GET: no read)")
 }
 
 func TestShutdownAnswersHeldPolls(t *testing.T) {
@@ -618,10 +618,10 @@ func TestRoundTripsWaitingGet(t *testing.T) {
 	if first < 4 {
 		t.Errorf("first waiting GET: %d commands, want at least 4 (lease, read, read after subscribing, release)", first)
 	}
-	if n := count(); n != 2 {
-		t.Errorf("next waiting GET: %d commands, want 2 (lease, release)", n)
+	if n := count(); n != 3 {
+		t.Errorf("next waiting GET: %d commands, want 3 (the lease's two plain commands, release)", n)
 	}
-	t.Logf("waiting GET: %d commands the first time, 2 after", first)
+	t.Logf("waiting GET: %d commands the first time, 3 after", first)
 }
 
 // TestParkedFeedAcrossProcesses: a GET's feed, parked for the session's next GET, is not used
@@ -655,8 +655,8 @@ func TestParkedFeedAcrossProcesses(t *testing.T) {
 			t.Fatalf("GET %d: %q, want only %q", i, got, chatMsg(text))
 		}
 		a.Released(t, member.SID)
-		if n := a.Commands.Load() - before; i == 1 && n != 2 {
-			t.Errorf("GET %d, after this process's own GET: %d commands, want 2 (lease, ack): no read", i, n)
+		if n := a.Commands.Load() - before; i == 1 && n != 3 {
+			t.Errorf("GET %d, after this process's own GET: %d commands, want 3 (the lease's two plain commands, ack): no read", i, n)
 		}
 	}
 }

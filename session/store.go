@@ -39,13 +39,15 @@ type Store interface {
 	// acknowledge.
 	Ack(ctx context.Context, sid string, a Ack) error
 	// Acquire takes the lease for token until ttl from now, or renews it if token holds it
-	// already, and returns prev, the token that held it last (released, expired, or token
-	// itself; empty if none ever did). It fails with ErrBusy while another token holds it.
-	// Leases outlive a close (a closed session's [LeaseNoop]) and do not check that the session
-	// exists.
+	// already, and returns prev: the token of the last Acquire before this one that took or
+	// renewed the lease (its last holder, whether it released it, let it expire, or is token
+	// itself; empty if none ever did), or, in a store that counts them, of a failed Acquire
+	// after that one. So prev is a token that tried the lease last: when it is the one a caller
+	// expects, nobody else took the lease in between. It fails with ErrBusy (prev: the holder)
+	// while another token holds it. Leases outlive a close (a closed session's [LeaseNoop]) and
+	// do not check that the session exists.
 	Acquire(ctx context.Context, sid string, lease Lease, token string, ttl time.Duration) (prev string, err error)
-	// Release gives the lease up if token holds it (it stays the lease's last holder); otherwise
-	// it does nothing.
+	// Release gives the lease up if token holds it; otherwise it does nothing.
 	Release(ctx context.Context, sid string, lease Lease, token string) error
 	// Due returns up to limit sessions of each kind of work the sweeper may have at now, from
 	// the hints of [Schedule]: the sweeper checks each one before acting.

@@ -124,11 +124,10 @@ func (c counter) ProcessPipelineHook(next goredis.ProcessPipelineHook) goredis.P
 func (s *Server) Released(t testing.TB, sid string) {
 	t.Helper()
 	for deadline := time.Now().Add(5 * time.Second); time.Now().Before(deadline); {
+		// A lease taken once leaves its last-attempt key; released, its own key is gone.
 		for _, k := range s.Redis.Keys() {
-			if strings.HasSuffix(k, "{"+sid+"}:l:poll") {
-				if v, _ := s.Redis.Get(k); strings.HasSuffix(v, " 0") {
-					return
-				}
+			if lease, ok := strings.CutSuffix(k, "{"+sid+"}:l:poll:last"); ok && !s.Redis.Exists(lease+"{"+sid+"}:l:poll") {
+				return
 			}
 		}
 		time.Sleep(time.Millisecond)

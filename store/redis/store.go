@@ -437,24 +437,56 @@ func (s *Store) Ack(ctx context.Context, sid string, a session.Ack) error {
 	return nil
 }
 
-// Acquire runs one small script call (one round trip). The lease's expiry is kept in its value
-// on the store's clock; its key outlives it by a minute, as clean-up only.
+// Acquire takes a free lease with plain commands, in one round trip: SET NX of the lease's
+// value, and SET GET of its last-attempt key (the token of the Acquire before, which is prev).
+// A lease that exists (held, expired, or the token's own to renew) takes a second round trip,
+// a small script that checks its holder. The lease's expiry is kept in its value on the store's
+// clock; its keys outlive it by a minute, as clean-up only.
 func (s *Store) Acquire(ctx context.Context, sid string, lease session.Lease, token string, ttl time.Duration) (string, error) {
 	now := s.opt.Now()
-	res, err := s.batch.script(ctx, acquireScript, []string{s.leaseKey(sid, lease)},
-		token, now.UnixMilli(), now.Add(ttl).UnixMilli(), ms(ttl+time.Minute)).Slice()
+	key := s.leaseKey(sid, lease)
+	value := token + " " + strconv.FormatInt(now.Add(ttl).UnixMilli(), 10)
+	life := ttl + time.Minute
+	var taken, last *goredis.StatusCmd
+	queue := func(p goredis.Pipeliner) {
+		taken = p.SetArgs(context.Background(), key, value, goredis.SetArgs{Mode: "NX", TTL: life})
+		last = p.SetArgs(context.Background(), key+lastSuffix, token, goredis.SetArgs{Get: true, TTL: life})
+	}
+	if _, err := s.batch.do(ctx,
+		func(p goredis.Pipeliner) goredis.Cmder { queue(p); return last },
+		func(ctx context.Context) goredis.Cmder {
+			_, _ = s.rdb.Pipelined(ctx, func(p goredis.Pipeliner) error { queue(p); return nil })
+			return last
+		}); err != nil {
+		return "", unavailable(err)
+	}
+	prev, err := last.Result()
+	if err != nil && !errors.Is(err, goredis.Nil) {
+		return "", unavailable(err)
+	}
+	switch err := taken.Err(); {
+	case err == nil:
+		return prev, nil
+	case !errors.Is(err, goredis.Nil):
+		return "", unavailable(err)
+	}
+	// The lease exists: renew it, or take it over if it expired, unless another token holds it.
+	res, err := s.batch.script(ctx, acquireScript, []string{key}, token, now.UnixMilli(), value, ms(life)).Slice()
 	if err != nil {
 		return "", unavailable(err)
 	}
 	if len(res) != 2 {
 		return "", fmt.Errorf("redis store: acquire answered %v", res)
 	}
-	prev, _ := res[1].(string)
 	if ok, _ := res[0].(int64); ok == 0 {
-		return prev, session.ErrBusy
+		holder, _ := res[1].(string)
+		return holder, session.ErrBusy
 	}
 	return prev, nil
 }
+
+// lastSuffix names a lease's last-attempt key, beside it: the token of its last Acquire.
+const lastSuffix = ":last"
 
 // Release is an Ack that only releases.
 func (s *Store) Release(ctx context.Context, sid string, lease session.Lease, token string) error {

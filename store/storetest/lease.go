@@ -127,7 +127,8 @@ func testLeaseOnClosed(t *testing.T, e *env) {
 }
 
 // testLeaseLastHolder: Acquire names the lease's last holder, whether it released the lease, let
-// it expire, or is renewing it; a release by another token changes nothing.
+// it expire, or is renewing it (or a failed attempt after it); a release by another token
+// changes nothing.
 func testLeaseLastHolder(t *testing.T, e *env) {
 	a := e.create()
 	if prev, err := e.acquirePrev(a, session.LeasePoll, "p1", 10*time.Second); err != nil || prev != "" {
@@ -148,5 +149,13 @@ func testLeaseLastHolder(t *testing.T, e *env) {
 	e.ack(a, session.Ack{Release: session.LeasePoll, Token: "p3"})
 	if prev, err := e.acquirePrev(a, session.LeasePoll, "p4", 10*time.Second); err != nil || prev != "p3" {
 		t.Fatalf("after p3's Ack released it: prev %q, %v; want p3", prev, err)
+	}
+	// A failed Acquire may count as the last attempt, never as anything else.
+	if _, err := e.acquirePrev(a, session.LeasePoll, "p5", 10*time.Second); !errors.Is(err, session.ErrBusy) {
+		t.Fatalf("p5 while p4 holds: %v, want ErrBusy", err)
+	}
+	e.release(a, session.LeasePoll, "p4")
+	if prev, err := e.acquirePrev(a, session.LeasePoll, "p6", 10*time.Second); err != nil || (prev != "p4" && prev != "p5") {
+		t.Fatalf("after p5 failed and p4 released: prev %q, %v; want p4 (or p5, the failed attempt)", prev, err)
 	}
 }

@@ -5,13 +5,12 @@
 --         session log drops what it passed, and the left rooms it passed are forgotten
 -- ARGV[5] the pong (unix ms) whose ping was written ('' for none): applies while it is still
 --         the session's pong
--- ARGV[6] lease token: release KEYS[3] if this token holds it ('' for none); a released lease
---         is "<token> 0": its last holder stays known
+-- ARGV[6] lease token: release KEYS[3] (delete it) if this token holds it ('' for none)
 -- Returns 1. A session gone or closed is not an error: only the release applies to it.
 
 if ARGV[6] ~= '' then
   local v = redis.call('GET', KEYS[3])
-  if v and string.sub(v, 1, #ARGV[6] + 1) == ARGV[6] .. ' ' then redis.call('SET', KEYS[3], ARGV[6] .. ' 0', 'KEEPTTL') end
+  if v and string.sub(v, 1, #ARGV[6] + 1) == ARGV[6] .. ' ' then redis.call('DEL', KEYS[3]) end
 end
 if ARGV[4] == '' and ARGV[5] == '' then return 1 end
 local h = redis.call('HMGET', KEYS[1], 'pong', 'cl', 'cur', 'ln')
