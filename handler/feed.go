@@ -31,6 +31,8 @@ type feed struct {
 	pending []session.Entry
 	stale   bool // a read is due
 
+	pre *preRead // a read made with the poll lease (session.LeaseReader), used by the next read
+
 	w       session.Watch
 	watched []session.RoomRef
 	moved   bool          // the last read found rooms the watch does not follow
@@ -79,12 +81,39 @@ func (f *feed) next(ctx context.Context) ([]session.Entry, error) {
 	}
 }
 
-// read reads the store and replaces what is pending with what it found.
-func (f *feed) read(ctx context.Context) error {
-	if f.sub != nil {
-		f.mark = f.sub.Mark()
+// preRead is a read made before the feed's first: its answer, and the subscriber's mark taken
+// before it.
+type preRead struct {
+	mark uint64
+	q    *session.Queued
+	err  error
+}
+
+// markNow returns the subscriber's mark (0 without one), for a read made elsewhere.
+func (f *feed) markNow() uint64 {
+	if f.sub == nil {
+		return 0
 	}
-	q, err := f.e.cfg.Store.Read(ctx, f.sid, readMax)
+	return f.sub.Mark()
+}
+
+// preload gives the feed's first read the answer of one already made, after mark.
+func (f *feed) preload(mark uint64, q *session.Queued, err error) {
+	f.pre = &preRead{mark: mark, q: q, err: err}
+}
+
+// read reads the store (or takes the read preloaded) and replaces what is pending with what it
+// found.
+func (f *feed) read(ctx context.Context) error {
+	var q *session.Queued
+	var err error
+	if pre := f.pre; pre != nil {
+		f.pre = nil
+		f.mark, q, err = pre.mark, pre.q, pre.err
+	} else {
+		f.mark = f.markNow()
+		q, err = f.e.cfg.Store.Read(ctx, f.sid, readMax)
+	}
 	if err != nil {
 		return err
 	}

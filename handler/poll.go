@@ -52,7 +52,8 @@ func (e *Engine) poll(w http.ResponseWriter, r *http.Request, sid string) {
 		// for the last read and the response.
 		p.holdEnd = minTime(p.holdEnd, dl.Add(-deadlineMargin))
 	}
-	prev, err := p.hold()
+	fresh := e.newFeed(sid)
+	prev, err := p.hold(fresh)
 	if err != nil {
 		if errors.Is(err, errOverlap) {
 			// Engine.IO v4: overlapping GETs are a protocol error and end the session; the held
@@ -68,7 +69,7 @@ func (e *Engine) poll(w http.ResponseWriter, r *http.Request, sid string) {
 	}
 	// The GET before, if this process answered it, left its feed: take it over.
 	if p.f = e.polls.take(sid, prev); p.f == nil {
-		p.f = e.newFeed(sid)
+		p.f = fresh
 	}
 	defer p.end()
 	p.run()
@@ -86,13 +87,13 @@ func (p *heldPoll) end() {
 // it returns the token that took the lease before this GET ("" when unknown: see
 // session.Store.Acquire). A retry's Acquire that names this GET's own token (a store that counts
 // failed attempts) or the same token as the first means nobody came in between.
-func (p *heldPoll) hold() (string, error) {
+func (p *heldPoll) hold(f *feed) (string, error) {
 	ttl := p.holdEnd.Sub(p.e.cfg.Now()) + pollLeaseMargin
 	delay := 2 * time.Millisecond
 	giveUp := p.e.cfg.Now().Add(answerGrace)
 	first := ""
 	for attempt := 0; ; attempt++ {
-		prev, err := p.e.cfg.Store.Acquire(p.r.Context(), p.sid, session.LeasePoll, p.token, ttl)
+		prev, err := p.acquire(ttl, f, attempt == 0)
 		switch {
 		case attempt == 0:
 			first = prev
@@ -110,6 +111,22 @@ func (p *heldPoll) hold() (string, error) {
 		}
 		delay = min(2*delay, 64*time.Millisecond)
 	}
+}
+
+// acquire takes the poll lease once. A first attempt with no feed parked on this process (which
+// will read at once) reads in the same step where the store can (session.LeaseReader), and
+// preloads f with it.
+func (p *heldPoll) acquire(ttl time.Duration, f *feed, first bool) (string, error) {
+	lr, ok := p.e.cfg.Store.(session.LeaseReader)
+	if !ok || !first || p.e.polls.has(p.sid) {
+		return p.e.cfg.Store.Acquire(p.r.Context(), p.sid, session.LeasePoll, p.token, ttl)
+	}
+	mark := f.markNow()
+	prev, read, q, qerr, err := lr.AcquireRead(p.r.Context(), p.sid, session.LeasePoll, p.token, ttl, readMax)
+	if err == nil && read {
+		f.preload(mark, q, qerr)
+	}
+	return prev, err
 }
 
 // run holds the GET until it has something to answer.

@@ -63,6 +63,13 @@ func (c *pollCache) take(sid, prev string) *feed {
 	return p.f
 }
 
+// has reports whether a feed is parked for sid.
+func (c *pollCache) has(sid string) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.parked[sid] != nil
+}
+
 // drop stops the feed parked for sid by token, if it is still there.
 func (c *pollCache) drop(sid, token string) {
 	c.mu.Lock()

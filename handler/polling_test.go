@@ -461,23 +461,23 @@ func TestRoundTrips(t *testing.T) {
 	if n := count(func() { a.Post(`42/chat,2["chat_message",{"text":"x"}]`) }); n != 2 {
 		t.Errorf("POST with an event: %d round trips, want 2 (load + commit)", n)
 	}
-	get := func() int64 {
+	get := func() (commands, trips int64) {
 		srv.Released(t, b.SID) // the GET before has let go
-		before := srv.Commands.Load()
+		c0, t0 := srv.Commands.Load(), srv.RoundTrips.Load()
 		bOther.Get()
 		srv.Released(t, b.SID)
-		return srv.Commands.Load() - before
+		return srv.Commands.Load() - c0, srv.RoundTrips.Load() - t0
 	}
-	if n := get(); n != 4 {
-		t.Errorf("GET that finds packets, the session's last GET served elsewhere: %d commands, want 4 (the lease's two plain commands, read, ack with the lease's release)", n)
+	if n, trips := get(); n != 4 || trips != 2 {
+		t.Errorf("GET that finds packets, the session's last GET served elsewhere: %d commands in %d round trips, want 4 in 2 (the lease's two plain commands and the read in one pipeline; the ack with the lease's release)", n, trips)
 	}
 	a.Post(`42/chat,3["chat_message",{"text":"y"}]`)
 	bOther.Get() // leaves its feed on the other process
 	a.Post(`42/chat,4["chat_message",{"text":"z"}]`)
-	if n := get(); n != 3 {
-		t.Errorf("GET that finds packets after this process's own GET: %d commands, want 3 (the lease's two, ack)", n)
+	if n, trips := get(); n != 3 || trips != 2 {
+		t.Errorf("GET that finds packets after this process's own GET: %d commands in %d round trips, want 3 in 2 (the lease's two, ack)", n, trips)
 	}
-	t.Logf("handshake 1, POST 2, GET with packets 4 commands (3 after the same process's GET: no read)")
+	t.Logf("handshake 1, POST 2, GET with packets 2 round trips (4 commands; 3 after the same process's GET: no read)")
 }
 
 func TestShutdownAnswersHeldPolls(t *testing.T) {

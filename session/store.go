@@ -54,6 +54,15 @@ type Store interface {
 	Due(ctx context.Context, now time.Time, limit int) (*Due, error)
 }
 
+// LeaseReader is the optional capability of a store to take a lease and read the session in
+// one step (Redis: one pipeline), for a reader that will read right after taking it, such as a
+// GET with nothing in memory. AcquireRead is Acquire; when it took the lease and could read in
+// the same step, read is true and q, qerr are what Read(ctx, sid, max) returns as of right
+// after the lease was taken. Otherwise read is false and the caller reads on its own.
+type LeaseReader interface {
+	AcquireRead(ctx context.Context, sid string, lease Lease, token string, ttl time.Duration, max int) (prev string, read bool, q *Queued, qerr error, err error)
+}
+
 // StateCommitter is the optional capability of a store to commit a batch against the state the
 // same request loaded (st from Load or LoadConn, with its Revision), saving the read a Commit
 // starts with. It behaves exactly as Commit(ctx, st.ID, b): if the session changed since it was

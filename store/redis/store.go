@@ -443,46 +443,75 @@ func (s *Store) Ack(ctx context.Context, sid string, a session.Ack) error {
 // a small script that checks its holder. The lease's expiry is kept in its value on the store's
 // clock; its keys outlive it by a minute, as clean-up only.
 func (s *Store) Acquire(ctx context.Context, sid string, lease session.Lease, token string, ttl time.Duration) (string, error) {
+	prev, _, err := s.acquire(ctx, sid, lease, token, ttl, 0)
+	return prev, err
+}
+
+// AcquireRead is Acquire with the session's read script in the same pipeline, after the lease's
+// commands: one round trip when the lease is free. Its answer counts only if the lease was taken
+// then (a read has no effects: one made for nothing is dropped).
+func (s *Store) AcquireRead(ctx context.Context, sid string, lease session.Lease, token string, ttl time.Duration, max int) (string, bool, *session.Queued, error, error) {
+	if max <= 0 {
+		max = 1024
+	}
+	prev, read, err := s.acquire(ctx, sid, lease, token, ttl, max)
+	if err != nil || read == nil {
+		return prev, false, nil, nil, err
+	}
+	raw, rerr := read.Slice()
+	if rerr != nil {
+		return prev, false, nil, nil, nil // NOSCRIPT or a failure: the caller reads
+	}
+	q, qerr := parseRead(sid, raw)
+	return prev, true, q, qerr, nil
+}
+
+// acquire runs Acquire; with max > 0 the read script follows the lease's commands in their
+// pipeline, and its command is returned if the lease was taken by them (nil otherwise).
+func (s *Store) acquire(ctx context.Context, sid string, lease session.Lease, token string, ttl time.Duration, max int) (string, *goredis.Cmd, error) {
 	now := s.opt.Now()
 	key := s.leaseKey(sid, lease)
 	value := token + " " + strconv.FormatInt(now.Add(ttl).UnixMilli(), 10)
 	life := ttl + time.Minute
 	var taken, last *goredis.StatusCmd
-	queue := func(p goredis.Pipeliner) {
+	var read *goredis.Cmd
+	queue := func(p goredis.Pipeliner) goredis.Cmder {
 		taken = p.SetArgs(context.Background(), key, value, goredis.SetArgs{Mode: "NX", TTL: life})
 		last = p.SetArgs(context.Background(), key+lastSuffix, token, goredis.SetArgs{Get: true, TTL: life})
+		if max > 0 {
+			read = readScript.EvalSha(context.Background(), p, []string{s.sessionKey(sid), s.logKey(sid)}, s.opt.Prefix, max)
+		}
+		return last
 	}
-	if _, err := s.batch.do(ctx,
-		func(p goredis.Pipeliner) goredis.Cmder { queue(p); return last },
-		func(ctx context.Context) goredis.Cmder {
-			_, _ = s.rdb.Pipelined(ctx, func(p goredis.Pipeliner) error { queue(p); return nil })
-			return last
-		}); err != nil {
-		return "", unavailable(err)
+	if _, err := s.batch.do(ctx, queue, func(ctx context.Context) goredis.Cmder {
+		_, _ = s.rdb.Pipelined(ctx, func(p goredis.Pipeliner) error { queue(p); return nil })
+		return last
+	}); err != nil {
+		return "", nil, unavailable(err)
 	}
 	prev, err := last.Result()
 	if err != nil && !errors.Is(err, goredis.Nil) {
-		return "", unavailable(err)
+		return "", nil, unavailable(err)
 	}
 	switch err := taken.Err(); {
 	case err == nil:
-		return prev, nil
+		return prev, read, nil
 	case !errors.Is(err, goredis.Nil):
-		return "", unavailable(err)
+		return "", nil, unavailable(err)
 	}
 	// The lease exists: renew it, or take it over if it expired, unless another token holds it.
 	res, err := s.batch.script(ctx, acquireScript, []string{key}, token, now.UnixMilli(), value, ms(life)).Slice()
 	if err != nil {
-		return "", unavailable(err)
+		return "", nil, unavailable(err)
 	}
 	if len(res) != 2 {
-		return "", fmt.Errorf("redis store: acquire answered %v", res)
+		return "", nil, fmt.Errorf("redis store: acquire answered %v", res)
 	}
 	if ok, _ := res[0].(int64); ok == 0 {
 		holder, _ := res[1].(string)
-		return holder, session.ErrBusy
+		return holder, nil, session.ErrBusy
 	}
-	return prev, nil
+	return prev, nil, nil
 }
 
 // lastSuffix names a lease's last-attempt key, beside it: the token of its last Acquire.
