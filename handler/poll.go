@@ -17,8 +17,11 @@ const (
 	pollLeaseMargin = 10 * time.Second
 	// answerGrace is how long a GET that finds the session held waits for the holder to let go:
 	// the GET before it may have answered and be acknowledging, on another process. A holder
-	// still there after it is a real overlap.
-	answerGrace = 100 * time.Millisecond
+	// still there after it is a real overlap. On a store without pub/sub (DynamoDB) an
+	// acknowledgement is several conditional writes in a row, which a loaded table makes slow:
+	// answerGraceSlow.
+	answerGrace     = 100 * time.Millisecond
+	answerGraceSlow = time.Second
 	// upgradeGrace is how long a GET that finds an upgrade probe in progress waits for its
 	// outcome.
 	upgradeGrace = 100 * time.Millisecond
@@ -83,14 +86,18 @@ func (p *heldPoll) end() {
 	}
 }
 
-// hold takes the session's poll lease, waiting up to answerGrace for a holder that is answering;
+// hold takes the session's poll lease, waiting up to the grace for a holder that is answering;
 // it returns the token that took the lease before this GET ("" when unknown: see
 // session.Store.Acquire). A retry's Acquire that names this GET's own token (a store that counts
 // failed attempts) or the same token as the first means nobody came in between.
 func (p *heldPoll) hold(f *feed) (string, error) {
 	ttl := p.holdEnd.Sub(p.e.cfg.Now()) + pollLeaseMargin
 	delay := 2 * time.Millisecond
-	giveUp := p.e.cfg.Now().Add(answerGrace)
+	grace := answerGrace
+	if _, ok := p.e.cfg.Store.(session.Subscriber); !ok {
+		grace = answerGraceSlow
+	}
+	giveUp := p.e.cfg.Now().Add(grace)
 	first := ""
 	for attempt := 0; ; attempt++ {
 		prev, err := p.acquire(ttl, f, attempt == 0)
