@@ -85,6 +85,7 @@ type Engine struct {
 	log   *slog.Logger
 	acker *acker
 	polls *pollCache
+	acks  ackTimes
 }
 
 // New validates cfg and returns an Engine.

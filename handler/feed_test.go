@@ -90,3 +90,30 @@ func expect(t *testing.T, f *feed, want ...string) []session.Entry {
 	}
 	return entries
 }
+
+// TestAnswerGraceFollowsAcks: the wait for a GET that is answering is 100 ms on a fast store,
+// four times the recent acknowledgements on a slow one, and never over 2 s.
+func TestAnswerGraceFollowsAcks(t *testing.T) {
+	var a ackTimes
+	if g := a.grace(); g != answerGrace {
+		t.Fatalf("grace before any acknowledgement: %v, want %v", g, answerGrace)
+	}
+	for range 100 {
+		a.observe(5 * time.Millisecond)
+	}
+	if g := a.grace(); g != answerGrace {
+		t.Fatalf("grace after 5 ms acknowledgements: %v, want %v", g, answerGrace)
+	}
+	for range 100 {
+		a.observe(200 * time.Millisecond)
+	}
+	if g := a.grace(); g < 790*time.Millisecond || g > 800*time.Millisecond {
+		t.Fatalf("grace after 200 ms acknowledgements: %v, want about 800 ms", g)
+	}
+	for range 100 {
+		a.observe(5 * time.Second)
+	}
+	if g := a.grace(); g != answerGraceMax {
+		t.Fatalf("grace after 5 s acknowledgements: %v, want the cap %v", g, answerGraceMax)
+	}
+}

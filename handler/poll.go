@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"net/http"
+	"sync/atomic"
 	"time"
 
 	"github.com/serverless-socketio/server/engineio"
@@ -15,13 +16,13 @@ const (
 	// pollLeaseMargin is how much longer than its hold a GET's lease lasts: time for its answer
 	// and acknowledgement, and the bound on a dead process's lease.
 	pollLeaseMargin = 10 * time.Second
-	// answerGrace is how long a GET that finds the session held waits for the holder to let go:
-	// the GET before it may have answered and be acknowledging, on another process. A holder
-	// still there after it is a real overlap. On a store without pub/sub (DynamoDB) an
-	// acknowledgement is several conditional writes in a row, which a loaded table makes slow:
-	// answerGraceSlow.
-	answerGrace     = 100 * time.Millisecond
-	answerGraceSlow = time.Second
+	// answerGrace is how long, at least, a GET that finds the session held waits for the holder
+	// to let go: the GET before it may have answered and be acknowledging, on another process. A
+	// holder still there after it is a real overlap. A slow store stretches the wait to four
+	// times its recent acknowledgements (DynamoDB's is several conditional writes in a row, slow
+	// on a loaded table), up to answerGraceMax.
+	answerGrace    = 100 * time.Millisecond
+	answerGraceMax = 2 * time.Second
 	// upgradeGrace is how long a GET that finds an upgrade probe in progress waits for its
 	// outcome.
 	upgradeGrace = 100 * time.Millisecond
@@ -93,11 +94,7 @@ func (p *heldPoll) end() {
 func (p *heldPoll) hold(f *feed) (string, error) {
 	ttl := p.holdEnd.Sub(p.e.cfg.Now()) + pollLeaseMargin
 	delay := 2 * time.Millisecond
-	grace := answerGrace
-	if _, ok := p.e.cfg.Store.(session.Subscriber); !ok {
-		grace = answerGraceSlow
-	}
-	giveUp := p.e.cfg.Now().Add(grace)
+	giveUp := p.e.cfg.Now().Add(p.e.acks.grace())
 	first := ""
 	for attempt := 0; ; attempt++ {
 		prev, err := p.acquire(ttl, f, attempt == 0)
@@ -222,7 +219,10 @@ func (p *heldPoll) answer(body []byte, entries []session.Entry, ping, park bool)
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(p.r.Context()), ackTimeout)
 	defer cancel()
 	p.parked = written && park && p.park(ctx, ack)
-	if err := p.e.cfg.Store.Ack(ctx, p.sid, ack); err != nil {
+	start := time.Now()
+	err := p.e.cfg.Store.Ack(ctx, p.sid, ack)
+	p.e.acks.observe(time.Since(start))
+	if err != nil {
 		p.e.log.Warn("poll: acknowledgement failed", logattr.Session(p.sid), "err", err)
 		if p.parked {
 			p.e.polls.drop(p.sid, p.token)
@@ -340,6 +340,20 @@ func (p *heldPoll) abandoned() bool {
 	p.e.log.Info("poll abandoned by the client", logattr.Session(p.sid))
 	p.e.closeLogged(p.r.Context(), p.sid, session.ReasonTransportError)
 	return true
+}
+
+// ackTimes follows how long a GET's acknowledgement takes (a moving average), which bounds how
+// long the GET after it may find the lease still held.
+type ackTimes struct{ avg atomic.Int64 } // nanoseconds
+
+func (a *ackTimes) observe(d time.Duration) {
+	old := a.avg.Load()
+	a.avg.Store(old - old/8 + int64(d)/8)
+}
+
+// grace is how long a GET waits for a holder that is answering.
+func (a *ackTimes) grace() time.Duration {
+	return min(max(answerGrace, 4*time.Duration(a.avg.Load())), answerGraceMax)
 }
 
 // sleep waits d or until ctx ends; it reports whether d passed.
