@@ -117,3 +117,28 @@ func TestAnswerGraceFollowsAcks(t *testing.T) {
 		t.Fatalf("grace after 5 s acknowledgements: %v, want the cap %v", g, answerGraceMax)
 	}
 }
+
+// TestAnswerWaitsForLocalAck: a GET that finds the lease held while this process's GET before it
+// is still acknowledging waits for that acknowledgement, however long it takes; with none in
+// flight it does not wait.
+func TestAnswerWaitsForLocalAck(t *testing.T) {
+	var a ackTimes
+	if a.wait(context.Background(), "s") {
+		t.Fatal("waited with no acknowledgement in flight")
+	}
+	done := a.start("s")
+	go func() {
+		time.Sleep(300 * time.Millisecond)
+		a.end("s", done)
+	}()
+	start := time.Now()
+	if !a.wait(context.Background(), "s") {
+		t.Fatal("wait did not report the acknowledgement it waited for")
+	}
+	if waited := time.Since(start); waited < 250*time.Millisecond {
+		t.Fatalf("waited %v, want until the acknowledgement ended (300 ms)", waited)
+	}
+	if a.wait(context.Background(), "s") {
+		t.Fatal("waited again after the acknowledgement ended")
+	}
+}

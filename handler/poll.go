@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"net/http"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -106,6 +107,11 @@ func (p *heldPoll) hold(f *feed) (string, error) {
 		}
 		if !errors.Is(err, session.ErrBusy) {
 			return first, err
+		}
+		if p.e.acks.wait(p.r.Context(), p.sid) {
+			// The GET before, on this process, was acknowledging its answer: it has now.
+			giveUp = p.e.cfg.Now().Add(p.e.acks.grace())
+			continue
 		}
 		if !p.e.cfg.Now().Before(giveUp) {
 			return "", errOverlap
@@ -219,9 +225,11 @@ func (p *heldPoll) answer(body []byte, entries []session.Entry, ping, park bool)
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(p.r.Context()), ackTimeout)
 	defer cancel()
 	p.parked = written && park && p.park(ctx, ack)
+	done := p.e.acks.start(p.sid)
 	start := time.Now()
 	err := p.e.cfg.Store.Ack(ctx, p.sid, ack)
 	p.e.acks.observe(time.Since(start))
+	p.e.acks.end(p.sid, done)
 	if err != nil {
 		p.e.log.Warn("poll: acknowledgement failed", logattr.Session(p.sid), "err", err)
 		if p.parked {
@@ -342,9 +350,52 @@ func (p *heldPoll) abandoned() bool {
 	return true
 }
 
-// ackTimes follows how long a GET's acknowledgement takes (a moving average), which bounds how
-// long the GET after it may find the lease still held.
-type ackTimes struct{ avg atomic.Int64 } // nanoseconds
+// ackTimes follows the acknowledgements of this process's GETs: how long they take (a moving
+// average), which bounds how long the GET after one may find the lease still held on another
+// process, and which are in flight, which a GET after one on this process waits for.
+type ackTimes struct {
+	avg      atomic.Int64 // nanoseconds
+	mu       sync.Mutex
+	inFlight map[string]chan struct{} // by session: closed when its acknowledgement is done
+}
+
+// start records that sid's GET is acknowledging; end, with what start returned, that it is done.
+func (a *ackTimes) start(sid string) chan struct{} {
+	done := make(chan struct{})
+	a.mu.Lock()
+	if a.inFlight == nil {
+		a.inFlight = map[string]chan struct{}{}
+	}
+	a.inFlight[sid] = done
+	a.mu.Unlock()
+	return done
+}
+
+func (a *ackTimes) end(sid string, done chan struct{}) {
+	a.mu.Lock()
+	if a.inFlight[sid] == done {
+		delete(a.inFlight, sid)
+	}
+	a.mu.Unlock()
+	close(done)
+}
+
+// wait waits for an acknowledgement of sid in flight on this process, if there is one; it
+// reports whether there was and it ended (not ctx).
+func (a *ackTimes) wait(ctx context.Context, sid string) bool {
+	a.mu.Lock()
+	done := a.inFlight[sid]
+	a.mu.Unlock()
+	if done == nil {
+		return false
+	}
+	select {
+	case <-done:
+		return true
+	case <-ctx.Done():
+		return false
+	}
+}
 
 func (a *ackTimes) observe(d time.Duration) {
 	old := a.avg.Load()
