@@ -43,9 +43,9 @@ type Store interface {
 	// renewed the lease (its last holder, whether it released it, let it expire, or is token
 	// itself; empty if none ever did), or, in a store that counts them, of a failed Acquire
 	// after that one. So prev is a token that tried the lease last: when it is the one a caller
-	// expects, nobody else took the lease in between. It fails with ErrBusy (prev: the holder)
-	// while another token holds it. Leases outlive a close (a closed session's [LeaseNoop]) and
-	// do not check that the session exists.
+	// expects, nobody else took the lease in between. It fails with ErrBusy while another token
+	// holds it (prev then names the holder, or is empty where the store cannot tell). Leases
+	// outlive a close (a closed session's [LeaseNoop]) and do not check that the session exists.
 	Acquire(ctx context.Context, sid string, lease Lease, token string, ttl time.Duration) (prev string, err error)
 	// Release gives the lease up if token holds it; otherwise it does nothing.
 	Release(ctx context.Context, sid string, lease Lease, token string) error

@@ -186,6 +186,46 @@ func boolean(b bool) types.AttributeValue {
 }
 func bin(b []byte) types.AttributeValue { return &types.AttributeValueMemberB{Value: b} }
 
+// strOf, numOf and strsOf read an item's string, number and list-of-strings attributes (the
+// zero value when it has none); strList writes a list of strings.
+func strOf(m map[string]types.AttributeValue, name string) string {
+	if v, ok := m[name].(*types.AttributeValueMemberS); ok {
+		return v.Value
+	}
+	return ""
+}
+
+func numOf(m map[string]types.AttributeValue, name string) int64 {
+	v, _ := m[name].(*types.AttributeValueMemberN)
+	if v == nil {
+		return 0
+	}
+	n, _ := strconv.ParseInt(v.Value, 10, 64)
+	return n
+}
+
+func strList(l []string) types.AttributeValue {
+	values := make([]types.AttributeValue, len(l))
+	for i, v := range l {
+		values[i] = str(v)
+	}
+	return &types.AttributeValueMemberL{Value: values}
+}
+
+func strsOf(m map[string]types.AttributeValue, name string) []string {
+	l, _ := m[name].(*types.AttributeValueMemberL)
+	if l == nil {
+		return nil
+	}
+	out := make([]string, 0, len(l.Value))
+	for _, v := range l.Value {
+		if s, ok := v.(*types.AttributeValueMemberS); ok {
+			out = append(out, s.Value)
+		}
+	}
+	return out
+}
+
 func key(pk, sk string) map[string]types.AttributeValue {
 	return map[string]types.AttributeValue{attrPK: str(pk), attrSK: str(sk)}
 }
@@ -233,11 +273,7 @@ func (it *sessionItem) encode(sid string) map[string]types.AttributeValue {
 	if len(it.sockets) > 0 {
 		ns := make(map[string]types.AttributeValue, len(it.sockets))
 		for nsp, so := range it.sockets {
-			rooms := make([]types.AttributeValue, len(so.rooms))
-			for i, r := range so.rooms {
-				rooms[i] = str(r)
-			}
-			sm := map[string]types.AttributeValue{"id": str(so.id), "r": &types.AttributeValueMemberL{Value: rooms}}
+			sm := map[string]types.AttributeValue{"id": str(so.id), "r": strList(so.rooms)}
 			if so.data != nil {
 				sm["d"] = bin(so.data)
 			}
@@ -275,12 +311,7 @@ func decodeSession(m map[string]types.AttributeValue, shards int) (*sessionItem,
 		}
 		return n
 	}
-	gets := func(name string) string {
-		if v, ok := m[name].(*types.AttributeValueMemberS); ok {
-			return v.Value
-		}
-		return ""
-	}
+	gets := func(name string) string { return strOf(m, name) }
 	getb := func(name string) bool {
 		v, ok := m[name].(*types.AttributeValueMemberBOOL)
 		return ok && v.Value
@@ -304,17 +335,8 @@ func decodeSession(m map[string]types.AttributeValue, shards int) (*sessionItem,
 			if !ok {
 				return nil, fmt.Errorf("socket %q is not a map", nsp)
 			}
-			so := &socketItem{}
-			if id, ok := sm.Value["id"].(*types.AttributeValueMemberS); ok {
-				so.id = id.Value
-			}
-			if l, ok := sm.Value["r"].(*types.AttributeValueMemberL); ok {
-				for _, r := range l.Value {
-					if s, ok := r.(*types.AttributeValueMemberS); ok {
-						so.rooms = append(so.rooms, s.Value)
-					}
-				}
-			}
+			so := &socketItem{id: strOf(sm.Value, "id")}
+			so.rooms = strsOf(sm.Value, "r")
 			slices.Sort(so.rooms)
 			if d, ok := sm.Value["d"].(*types.AttributeValueMemberB); ok {
 				so.data = d.Value

@@ -110,28 +110,6 @@ func castValue(c cast, payload []byte) types.AttributeValue {
 	return &types.AttributeValueMemberM{Value: m}
 }
 
-func strList(l []string) types.AttributeValue {
-	values := make([]types.AttributeValue, len(l))
-	for i, v := range l {
-		values[i] = str(v)
-	}
-	return &types.AttributeValueMemberL{Value: values}
-}
-
-func strsOf(m map[string]types.AttributeValue, name string) []string {
-	l, _ := m[name].(*types.AttributeValueMemberL)
-	if l == nil {
-		return nil
-	}
-	out := make([]string, 0, len(l.Value))
-	for _, v := range l.Value {
-		if s, ok := v.(*types.AttributeValueMemberS); ok {
-			out = append(out, s.Value)
-		}
-	}
-	return out
-}
-
 // decodeOutbox reads an outbox back from its items, in key order.
 func decodeOutbox(at int64, items []map[string]types.AttributeValue) (*outbox, error) {
 	o := &outbox{at: at}
@@ -171,13 +149,6 @@ func decodeOutbox(at int64, items []map[string]types.AttributeValue) (*outbox, e
 		i += parts
 	}
 	return o, nil
-}
-
-func strOf(m map[string]types.AttributeValue, name string) string {
-	if v, ok := m[name].(*types.AttributeValueMemberS); ok {
-		return v.Value
-	}
-	return ""
 }
 
 // drain delivers the outbox's casts to the members of their rooms (but the sender), in rounds

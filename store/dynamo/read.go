@@ -301,22 +301,7 @@ func queueTime(sk string) int64 {
 	return at
 }
 
-func skOf(m map[string]types.AttributeValue) string {
-	if v, ok := m[attrSK].(*types.AttributeValueMemberS); ok {
-		return v.Value
-	}
-	return ""
-}
-
-// numOf is a number attribute of an item, 0 if it has none.
-func numOf(m map[string]types.AttributeValue, name string) int64 {
-	v, _ := m[name].(*types.AttributeValueMemberN)
-	if v == nil {
-		return 0
-	}
-	n, _ := strconv.ParseInt(v.Value, 10, 64)
-	return n
-}
+func skOf(m map[string]types.AttributeValue) string { return strOf(m, attrSK) }
 
 func payloadsOf(m map[string]types.AttributeValue) [][]byte {
 	l, _ := m["p"].(*types.AttributeValueMemberL)

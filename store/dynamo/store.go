@@ -325,13 +325,7 @@ func (s *Store) LoadConn(ctx context.Context, conn string) (*session.State, erro
 	return st, nil
 }
 
-func itemExpires(m map[string]types.AttributeValue) int64 {
-	if v, ok := m[attrExpires].(*types.AttributeValueMemberN); ok {
-		n, _ := strconv.ParseInt(v.Value, 10, 64)
-		return n
-	}
-	return 0
-}
+func itemExpires(m map[string]types.AttributeValue) int64 { return numOf(m, attrExpires) }
 
 // Due queries the sweeper index, one Query per shard, in parallel.
 func (s *Store) Due(ctx context.Context, now time.Time, limit int) (*session.Due, error) {
@@ -369,17 +363,7 @@ func (s *Store) Due(ctx context.Context, now time.Time, limit int) (*session.Due
 					continue
 				}
 				sid := pk.Value[2:]
-				var dl, pd int64
-				if v, ok := m[attrDeadline].(*types.AttributeValueMemberN); ok {
-					dl, _ = strconv.ParseInt(v.Value, 10, 64)
-				}
-				if v, ok := m[attrPingDue].(*types.AttributeValueMemberN); ok {
-					pd, _ = strconv.ParseInt(v.Value, 10, 64)
-				}
-				var hint int64
-				if v, ok := m[attrDue].(*types.AttributeValueMemberN); ok {
-					hint, _ = strconv.ParseInt(v.Value, 10, 64)
-				}
+				dl, pd, hint := numOf(m, attrDeadline), numOf(m, attrPingDue), numOf(m, attrDue)
 				// A hint before both the deadline and the ping is a broadcast left to fan out,
 				// which the sweeper's check of the session (a commit) finishes.
 				left := hint < dl && (pd == 0 || hint < pd)
