@@ -412,13 +412,14 @@ func parseID(s string) (session.ID, error) {
 
 // Ack runs one small script call (one round trip).
 func (s *Store) Ack(ctx context.Context, sid string, a session.Ack) error {
-	cursor, ping, token := "", "", ""
+	cursor, keepFrom, ping, token := "", "", "", ""
 	through := a.Through
 	if n := len(a.Entries); n > 0 && through.Less(a.Entries[n-1].ID) {
 		through = a.Entries[n-1].ID
 	}
 	if !through.IsZero() {
 		cursor = through.String()
+		keepFrom = session.ID{Time: through.Time, Seq: through.Seq + 1}.String()
 	}
 	if !a.PingFor.IsZero() {
 		ping = strconv.FormatInt(a.PingFor.UnixMilli(), 10)
@@ -431,7 +432,7 @@ func (s *Store) Ack(ctx context.Context, sid string, a session.Ack) error {
 		return nil
 	}
 	keys := []string{s.sessionKey(sid), s.logKey(sid), leaseKey}
-	if err := s.batch.script(ctx, ackScript, keys, s.opt.Prefix, sid, s.opt.Now().UnixMilli(), cursor, ping, token).Err(); err != nil {
+	if err := s.batch.script(ctx, ackScript, keys, s.opt.Prefix, sid, s.opt.Now().UnixMilli(), cursor, ping, token, keepFrom).Err(); err != nil {
 		return unavailable(err)
 	}
 	return nil

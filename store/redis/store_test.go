@@ -128,3 +128,69 @@ func TestMemberSetOutlivesQuietRoom(t *testing.T) {
 		t.Fatalf("Flush = %q: the live WebSocket member of lobby is not pushed to", got)
 	}
 }
+
+// TestAckTrimsSessionLog: an acknowledgement drops from the session's own log what it passed,
+// also when the log's last entry is older than entries of the session's rooms it passed, and an
+// acknowledgement that passes only room entries leaves the log alone.
+func TestAckTrimsSessionLog(t *testing.T) {
+	mr, _, clock, s := miniStore(t)
+	ctx := context.Background()
+	ss := &session.Session{ID: "p", Transport: session.Polling, PingInterval: time.Minute, PingTimeout: time.Minute, LastPong: clock.Now()}
+	if err := s.Create(ctx, ss, ss.Schedule(true)); err != nil {
+		t.Fatal(err)
+	}
+	commit := func(f func(b *session.Batch)) {
+		t.Helper()
+		var b session.Batch
+		f(&b)
+		if _, err := s.Commit(ctx, "p", &b); err != nil {
+			t.Fatal(err)
+		}
+	}
+	logLen := func() int {
+		t.Helper()
+		if !mr.Exists("sio:{p}:q") {
+			return 0
+		}
+		ids, err := mr.Stream("sio:{p}:q")
+		if err != nil {
+			t.Fatal(err)
+		}
+		return len(ids)
+	}
+	read := func() *session.Queued {
+		t.Helper()
+		q, err := s.Read(ctx, "p", 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return q
+	}
+	ack := func(through session.ID) {
+		t.Helper()
+		if err := s.Ack(ctx, "p", session.Ack{Through: through}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	commit(func(b *session.Batch) { b.Connect("/", "P"); b.Join("/", "lobby"); b.Send([]byte("a")); b.Send([]byte("b")) })
+	q := read()
+	ack(q.Entries[0].ID)
+	if n := logLen(); n != 1 {
+		t.Fatalf("after an ack through the first of 2 entries the log holds %d; want 1", n)
+	}
+	commit(func(b *session.Batch) { b.Broadcast("/", []string{"lobby"}, nil, []byte("r")) })
+	ack(read().Through)
+	if n := logLen(); n != 0 {
+		t.Fatalf("after an ack past every entry the log holds %d; want 0", n)
+	}
+	commit(func(b *session.Batch) { b.Send([]byte("c")) })
+	commit(func(b *session.Batch) { b.Broadcast("/", []string{"lobby"}, nil, []byte("r2")) })
+	q = read()
+	if len(q.Entries) != 2 {
+		t.Fatalf("read %d entries; want c and r2", len(q.Entries))
+	}
+	ack(q.Through)
+	if n := logLen(); n != 0 {
+		t.Fatalf("after an ack past c (and a later room entry) the log holds %d; want 0", n)
+	}
+}

@@ -6,20 +6,28 @@
 -- ARGV[5] the pong (unix ms) whose ping was written ('' for none): applies while it is still
 --         the session's pong
 -- ARGV[6] lease token: release KEYS[3] (delete it) if this token holds it ('' for none)
+-- ARGV[7] the id right after the cursor: the session log keeps the ids from it on
 -- Returns 1. A session gone or closed is not an error: only the release applies to it.
 
-if ARGV[6] ~= '' then
+local token = ARGV[6]
+if token ~= '' then
   local v = redis.call('GET', KEYS[3])
-  if v and string.sub(v, 1, #ARGV[6] + 1) == ARGV[6] .. ' ' then redis.call('DEL', KEYS[3]) end
+  if v and string.find(v, token, 1, true) == 1 and string.byte(v, #token + 1) == 32 then
+    redis.call('DEL', KEYS[3])
+  end
 end
 if ARGV[4] == '' and ARGV[5] == '' then return 1 end
-local h = redis.call('HMGET', KEYS[1], 'pong', 'cl', 'cur', 'ln')
+local h = redis.call('HMGET', KEYS[1], 'pong', 'cl', 'cur', 'ln', 'ql')
 if not h[1] or h[2] then return 1 end
 
 local cursor = ARGV[4]
 if cursor ~= '' and id_lt(h[3] or '0-0', cursor) then
   redis.call('HSET', KEYS[1], 'cur', cursor)
-  redis.call('XTRIM', KEYS[2], 'MINID', id_after(cursor))
+  -- ql is the id of the session log's last entry, while it may hold one the cursor passed.
+  if h[5] then
+    redis.call('XTRIM', KEYS[2], 'MINID', ARGV[7])
+    if not id_lt(cursor, h[5]) then redis.call('HDEL', KEYS[1], 'ql') end
+  end
   if h[4] then
     -- Forget the left rooms the cursor passed: nothing of them is left to read.
     local keep_nsps = {}

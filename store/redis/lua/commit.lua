@@ -26,9 +26,10 @@
 -- state publishes 'c' and a fresh id on its channel, so that a watcher reads it again.
 -- Session hash fields: pi, pt (ping interval/timeout ms), pong (ms), ps (ping sent 0/1),
 -- cd (namespace-connect deadline ms, until the first connect), tr (transport), cn (websocket
--- connection), pr (probing connection), pb (pending packet), cur (read cursor id), cl (closed
--- reason), ow (a noop owed), n:<nsp> socket id, r:<nsp> rooms "room\0join\0...",
--- l:<nsp> left "room\0join\0leave\0...", ln (the namespaces with l: fields), d:<nsp> data.
+-- connection), pr (probing connection), pb (pending packet), cur (read cursor id), ql (the id
+-- of the session log's last entry, until the cursor passed it), cl (closed reason), ow (a noop
+-- owed), n:<nsp> socket id, r:<nsp> rooms "room\0join\0...", l:<nsp> left
+-- "room\0join\0leave\0...", ln (the namespaces with l: fields), d:<nsp> data.
 
 local now = tonumber(ARGV[1])
 local prefix = ARGV[2]
@@ -53,10 +54,17 @@ local tracked = ws and not pumped -- a websocket member that commits push to
 
 local idkey = prefix .. ':id'
 local last = redis.call('GET', idkey) or '0-0'
+local last_time = string.sub(last, 1, string.find(last, '-', 1, true) - 1)
+local last_ms, last_seq = parse_id(last)
 local last_changed = false
+local minid -- the oldest id a room log keeps, once a broadcast needs it
 local function next_id()
-  local lm, ls = parse_id(last)
-  if now > lm then last = fmt_id(now, 0) else last = fmt_id(lm, ls + 1) end
+  if now > last_ms then
+    last_ms, last_seq, last_time = now, 0, ARGV[1]
+  else
+    last_seq = last_seq + 1
+  end
+  last = last_time .. '-' .. last_seq
   last_changed = true
   return last
 end
@@ -155,6 +163,7 @@ while i <= #ARGV do
   elseif op == 'S' then
     local id = next_id()
     redis.call('XADD', slog, id, 'p', ARGV[i + 1])
+    redis.call('HSET', sess, 'ql', id)
     redis.call('PUBLISH', session_channel(prefix, sid), entry_event(id, '', ARGV[i + 1]))
     if ws then flush_self = true end
     i = i + 2
@@ -166,7 +175,7 @@ while i <= #ARGV do
     for k = 1, m do except[k] = ARGV[i + 3 + n + k] end
     local payload = ARGV[i + 4 + n + m]
     local id = next_id()
-    local minid = fmt_id(now - retention, 0)
+    minid = minid or fmt_id(now - retention, 0)
     local x = table.concat(except, '\0')
     local event = entry_event(id, x, payload)
     for k = 1, n do

@@ -3,24 +3,24 @@
 -- Entry ids are Redis stream ids "<ms>-<seq>" drawn from one store-wide sequence (key <prefix>:id),
 -- so entries of different logs compare in commit order.
 
--- Parsed ids are kept for the rest of the script call: a fetch compares its cursor with every
--- join and entry id.
-local parsed_ids = {}
+-- parse_id returns an id's time and sequence numbers.
 local function parse_id(s)
-  local p = parsed_ids[s]
-  if not p then
-    local d = string.find(s, '-', 1, true)
-    p = { tonumber(string.sub(s, 1, d - 1)), tonumber(string.sub(s, d + 1)) }
-    parsed_ids[s] = p
-  end
-  return p[1], p[2]
+  local d = string.find(s, '-', 1, true)
+  return tonumber(string.sub(s, 1, d - 1)), tonumber(string.sub(s, d + 1))
 end
 
+-- id_lt compares two ids part by part, by length first (ids have no leading zeros, so a longer
+-- part is a larger number), and converts to a number only a part that differs from the other's
+-- of the same length: a script compares many ids (a read sorts its entries), and each
+-- conversion costs a few hundred nanoseconds.
 local function id_lt(a, b)
-  local am, as = parse_id(a)
-  local bm, bs = parse_id(b)
-  if am ~= bm then return am < bm end
-  return as < bs
+  if a == b then return false end
+  local da, db = string.find(a, '-', 1, true), string.find(b, '-', 1, true)
+  if da ~= db then return da < db end
+  local ta, tb = string.sub(a, 1, da - 1), string.sub(b, 1, db - 1)
+  if ta ~= tb then return tonumber(ta) < tonumber(tb) end
+  if #a ~= #b then return #a < #b end
+  return tonumber(string.sub(a, da + 1)) < tonumber(string.sub(b, db + 1))
 end
 
 local function id_max(a, b)
@@ -30,12 +30,6 @@ end
 
 local function fmt_id(ms, seq)
   return string.format('%.0f-%.0f', ms, seq)
-end
-
--- The id right after id: XTRIM MINID with it removes id and everything before.
-local function id_after(id)
-  local ms, seq = parse_id(id)
-  return fmt_id(ms, seq + 1)
 end
 
 -- Room names may hold any byte but NUL; lists of them are NUL-separated.
