@@ -135,6 +135,9 @@ func (p *heldPoll) acquire(ttl time.Duration, f *feed, first bool) (string, erro
 	prev, read, q, qerr, err := lr.AcquireRead(p.r.Context(), p.sid, session.LeasePoll, p.token, ttl, readMax)
 	if err == nil && read {
 		f.preload(mark, q, qerr)
+		var closed *session.ClosedError
+		// No such session: the store kept no lease (session.LeaseReader), nothing to let go.
+		p.let = errors.Is(qerr, session.ErrNotFound) && !errors.As(qerr, &closed)
 	}
 	return prev, err
 }

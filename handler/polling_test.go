@@ -477,7 +477,22 @@ func TestRoundTrips(t *testing.T) {
 	if n, trips := get(); n != 3 || trips != 2 {
 		t.Errorf("GET that finds packets after this process's own GET: %d commands in %d round trips, want 3 in 2 (the lease's two, ack)", n, trips)
 	}
-	t.Logf("handshake 1, POST 2, GET with packets 2 round trips (4 commands; 3 after the same process's GET: no read)")
+	unknown := func() (commands, trips int64) {
+		c0, t0 := srv.Commands.Load(), srv.RoundTrips.Load()
+		if status, body := siotest.Do(t, "GET", srv.URL+"?EIO=4&transport=polling&sid=nope", ""); status != 400 || body != errorBody(1, "Session ID unknown") {
+			t.Fatalf("GET for an unknown sid: %d %s", status, body)
+		}
+		return srv.Commands.Load() - c0, srv.RoundTrips.Load() - t0
+	}
+	if n, trips := unknown(); n != 3 || trips != 1 {
+		t.Errorf("GET for an unknown sid: %d commands in %d round trips, want 3 in 1 (the lease's two and the read, which lets the lease go)", n, trips)
+	}
+	for _, k := range srv.Redis.Keys() {
+		if strings.Contains(k, "{nope}") {
+			t.Errorf("a GET for an unknown sid left key %q", k)
+		}
+	}
+	t.Logf("handshake 1, POST 2, GET with packets 2 round trips (4 commands; 3 after the same process's GET: no read), GET for an unknown sid 1")
 }
 
 func TestShutdownAnswersHeldPolls(t *testing.T) {

@@ -57,8 +57,12 @@ type Store interface {
 // LeaseReader is the optional capability of a store to take a lease and read the session in
 // one step (Redis: one pipeline), for a reader that will read right after taking it, such as a
 // GET with nothing in memory. AcquireRead is Acquire; when it took the lease and could read in
-// the same step, read is true and q, qerr are what Read(ctx, sid, max) returns as of right
-// after the lease was taken. Otherwise read is false and the caller reads on its own.
+// the same step, read is true and q, qerr are what Read(ctx, sid, max) returns at a moment when
+// this token held the lease or nobody did, and nobody acknowledged anything between then and
+// the taking (right after it on Redis, right before it on DynamoDB). Otherwise read is false and
+// the caller reads on its own. When read is true and the session does not exist (qerr is
+// ErrNotFound, not a *ClosedError), the lease is not held afterwards: a GET for an unknown sid
+// has nothing to let go.
 type LeaseReader interface {
 	AcquireRead(ctx context.Context, sid string, lease Lease, token string, ttl time.Duration, max int) (prev string, read bool, q *Queued, qerr error, err error)
 }

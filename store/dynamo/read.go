@@ -2,6 +2,7 @@ package dynamo
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"slices"
 	"strconv"
@@ -20,27 +21,34 @@ import (
 // writes nothing: an idle held poll's read costs one read unit. A split payload whose parts the
 // Query's page cut off is completed by another Query.
 func (s *Store) Read(ctx context.Context, sid string, max int) (*session.Queued, error) {
+	q, _, err := s.read(ctx, sid, max, "")
+	return q, err
+}
+
+// read is Read; it also returns the item of lease l (nil if the session has none, or l is "").
+func (s *Store) read(ctx context.Context, sid string, max int, l session.Lease) (*session.Queued, map[string]types.AttributeValue, error) {
 	if max <= 0 {
 		max = 1024
 	}
 	items, more, err := s.queryQueue(ctx, sid, nil, int32(min(max, 1<<20)+1+len(leaseNames)))
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	now := s.nowMS()
 	if len(items) == 0 || skOf(items[0]) != sessionSK {
-		return nil, session.ErrNotFound
+		return nil, nil, session.ErrNotFound
 	}
 	it, err := decodeSession(items[0], s.opt.Shards)
 	if err != nil {
-		return nil, fmt.Errorf("dynamo store: session: %w", err)
+		return nil, nil, fmt.Errorf("dynamo store: session: %w", err)
 	}
 	if !live(it.expires, now) {
-		return nil, session.ErrNotFound
+		return nil, nil, session.ErrNotFound
 	}
 	if it.cl != "" {
-		return nil, &session.ClosedError{Reason: session.Reason(it.cl), OwesNoop: it.ow}
+		return nil, nil, &session.ClosedError{Reason: session.Reason(it.cl), OwesNoop: it.ow}
 	}
+	var leaseItem map[string]types.AttributeValue
 	q := &session.Queued{Session: it.session(sid), More: more != nil}
 	for r := range it.memberships() {
 		q.Rooms = append(q.Rooms, session.RoomRef{Namespace: r.nsp, Room: r.room})
@@ -49,6 +57,9 @@ func (s *Store) Read(ctx context.Context, sid string, max int) (*session.Queued,
 	for i := 0; i < len(items); i++ {
 		item := items[i]
 		sk := skOf(item)
+		if l != "" && sk == leaseSK(l) {
+			leaseItem = item
+		}
 		if !strings.HasPrefix(sk, queuePrefix) || !live(itemExpires(item), now) || item[attrTail] != nil {
 			continue // a tail whose head was taken is skipped (see queued)
 		}
@@ -57,7 +68,7 @@ func (s *Store) Read(ctx context.Context, sid string, max int) (*session.Queued,
 				// The page ended inside the payload: read the rest of its parts.
 				rest, next, err := s.queryQueue(ctx, sid, more, int32(i+parts-len(items)))
 				if err != nil {
-					return nil, err
+					return nil, nil, err
 				}
 				items, more = append(items, rest...), next
 				q.More = more != nil
@@ -68,7 +79,7 @@ func (s *Store) Read(ctx context.Context, sid string, max int) (*session.Queued,
 			}
 			if len(q.Entries) == max {
 				q.More = true
-				return q, nil
+				return q, leaseItem, nil
 			}
 			q.Entries = append(q.Entries, en)
 			i += parts - 1
@@ -80,12 +91,12 @@ func (s *Store) Read(ctx context.Context, sid string, max int) (*session.Queued,
 		for i, p := range payloads {
 			if len(q.Entries) == max {
 				q.More = true
-				return q, nil
+				return q, leaseItem, nil
 			}
 			q.Entries = append(q.Entries, session.Entry{ID: session.ID{Time: at, Seq: int64(i)}, Payload: p, Ref: ref})
 		}
 	}
-	return q, nil
+	return q, leaseItem, nil
 }
 
 // queryQueue reads a session's items from start (nil: the first) with one strongly consistent
@@ -257,31 +268,69 @@ func (s *Store) releaseWrite(sid string, l session.Lease, token string) types.Tr
 // Acquire takes or renews the lease with one conditional PutItem (1 write unit), which returns
 // the item it replaced, and with it the last holder.
 func (s *Store) Acquire(ctx context.Context, sid string, lease session.Lease, token string, ttl time.Duration) (string, error) {
-	now := s.nowMS()
-	x := now + ttl.Milliseconds()
-	out, err := s.db.PutItem(ctx, &dynamodb.PutItemInput{
-		TableName: s.table(),
-		Item: map[string]types.AttributeValue{
-			attrPK: str(sessionPK(sid)), attrSK: str(leaseSK(lease)),
-			"tok": str(token), "x": num(x), attrExpires: num(x/1000 + 60),
-		},
-		ConditionExpression:       aws.String("attribute_not_exists(tok) OR tok = :t OR x <= :now"),
-		ExpressionAttributeValues: map[string]types.AttributeValue{":t": str(token), ":now": num(now)},
-		ReturnValues:              types.ReturnValueAllOld,
-		ReturnConsumedCapacity:    s.returnCapacity(),
-	})
+	prev, err := s.putLease(ctx, sid, lease, token, ttl, "attribute_not_exists(tok) OR tok = :t OR x <= :now",
+		map[string]types.AttributeValue{":t": str(token), ":now": num(s.nowMS())})
 	if conflict(err) {
 		return "", session.ErrBusy
 	}
 	if err != nil {
 		return "", unavailable(err)
 	}
-	s.trackOne("PutItem", out.ConsumedCapacity)
-	prev, _ := out.Attributes["tok"].(*types.AttributeValueMemberS)
-	if prev == nil {
-		return "", nil
+	return prev, nil
+}
+
+// putLease writes the lease's item for token until ttl from now, on condition cond, and returns
+// the token of the item it replaced.
+func (s *Store) putLease(ctx context.Context, sid string, lease session.Lease, token string, ttl time.Duration, cond string, values map[string]types.AttributeValue) (string, error) {
+	x := s.nowMS() + ttl.Milliseconds()
+	in := &dynamodb.PutItemInput{
+		TableName: s.table(),
+		Item: map[string]types.AttributeValue{
+			attrPK: str(sessionPK(sid)), attrSK: str(leaseSK(lease)),
+			"tok": str(token), "x": num(x), attrExpires: num(x/1000 + 60),
+		},
+		ConditionExpression:    aws.String(cond),
+		ReturnValues:           types.ReturnValueAllOld,
+		ReturnConsumedCapacity: s.returnCapacity(),
 	}
-	return prev.Value, nil
+	if len(values) > 0 {
+		in.ExpressionAttributeValues = values
+	}
+	out, err := s.db.PutItem(ctx, in)
+	if err != nil {
+		return "", err
+	}
+	s.trackOne("PutItem", out.ConsumedCapacity)
+	return strOf(out.Attributes, "tok"), nil
+}
+
+// AcquireRead reads first, then takes the lease on condition that its item is still as the
+// read saw it, released or never taken: nobody took it, so nobody acknowledged, in between. A
+// GET that finds packets costs the same Query and PutItem as Acquire and Read; one for a session
+// that does not exist only the Query, and takes no lease. A read that saw the lease held or
+// expired unreleased (its holder may still acknowledge), or a lease taken since, leaves the
+// reading to the caller after a plain Acquire.
+func (s *Store) AcquireRead(ctx context.Context, sid string, lease session.Lease, token string, ttl time.Duration, max int) (string, bool, *session.Queued, error, error) {
+	q, item, qerr := s.read(ctx, sid, max, lease)
+	var closed *session.ClosedError
+	if errors.Is(qerr, session.ErrNotFound) && !errors.As(qerr, &closed) {
+		return "", true, nil, qerr, nil
+	}
+	if qerr == nil && (item == nil || numOf(item, "x") == 0) {
+		last := strOf(item, "tok")
+		cond, values := "attribute_not_exists(tok)", map[string]types.AttributeValue{}
+		if item != nil {
+			cond, values = "tok = :last AND x = :zero", map[string]types.AttributeValue{":last": str(last), ":zero": num(0)}
+		}
+		switch _, err := s.putLease(ctx, sid, lease, token, ttl, cond, values); {
+		case err == nil:
+			return last, true, q, nil, nil
+		case !conflict(err):
+			return "", false, nil, nil, unavailable(err)
+		}
+	}
+	prev, err := s.Acquire(ctx, sid, lease, token, ttl)
+	return prev, false, nil, nil, err
 }
 
 // Release ends the lease's hold on condition that token holds it (1 write unit).

@@ -450,7 +450,9 @@ func (s *Store) Acquire(ctx context.Context, sid string, lease session.Lease, to
 
 // AcquireRead is Acquire with the session's read script in the same pipeline, after the lease's
 // commands: one round trip when the lease is free. Its answer counts only if the lease was taken
-// then (a read has no effects: one made for nothing is dropped).
+// then (a read has no effects: one made for nothing is dropped). A read that finds no session
+// deletes the lease's keys if they are still this token's: a GET for an unknown sid leaves
+// nothing behind.
 func (s *Store) AcquireRead(ctx context.Context, sid string, lease session.Lease, token string, ttl time.Duration, max int) (string, bool, *session.Queued, error, error) {
 	if max <= 0 {
 		max = 1024
@@ -480,7 +482,8 @@ func (s *Store) acquire(ctx context.Context, sid string, lease session.Lease, to
 		taken = p.SetArgs(context.Background(), key, value, goredis.SetArgs{Mode: "NX", TTL: life})
 		last = p.SetArgs(context.Background(), key+lastSuffix, token, goredis.SetArgs{Get: true, TTL: life})
 		if max > 0 {
-			read = readScript.EvalSha(context.Background(), p, []string{s.sessionKey(sid), s.logKey(sid)}, s.opt.Prefix, max)
+			keys := []string{s.sessionKey(sid), s.logKey(sid), key, key + lastSuffix}
+			read = readScript.EvalSha(context.Background(), p, keys, s.opt.Prefix, max, value, token)
 		}
 		return last
 	}

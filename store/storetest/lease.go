@@ -2,6 +2,7 @@ package storetest
 
 import (
 	"errors"
+	"slices"
 	"testing"
 	"time"
 
@@ -16,6 +17,7 @@ func runLeases(t *testing.T, setup func(t *testing.T) *env) {
 	t.Run("AckReleases", func(t *testing.T) { testAckReleases(t, setup(t)) })
 	t.Run("LeaseOnClosed", func(t *testing.T) { testLeaseOnClosed(t, setup(t)) })
 	t.Run("LeaseLastHolder", func(t *testing.T) { testLeaseLastHolder(t, setup(t)) })
+	t.Run("AcquireRead", func(t *testing.T) { testAcquireRead(t, setup(t)) })
 }
 
 func (e *env) acquire(sid string, l session.Lease, token string, ttl time.Duration) error {
@@ -157,5 +159,53 @@ func testLeaseLastHolder(t *testing.T, e *env) {
 	e.release(a, session.LeasePoll, "p4")
 	if prev, err := e.acquirePrev(a, session.LeasePoll, "p6", 10*time.Second); err != nil || (prev != "p4" && prev != "p5") {
 		t.Fatalf("after p5 failed and p4 released: prev %q, %v; want p4 (or p5, the failed attempt)", prev, err)
+	}
+}
+
+// testAcquireRead: a session.LeaseReader takes the lease as Acquire does and, when it read, read
+// what Read reads; for a session that does not exist it keeps no lease.
+func testAcquireRead(t *testing.T, e *env) {
+	lr, ok := e.store.(session.LeaseReader)
+	if !ok {
+		t.Log("the store is no LeaseReader: a GET takes the lease, then reads")
+		return
+	}
+	acquireRead := func(sid, token string) (string, bool, *session.Queued, error, error) {
+		t.Helper()
+		prev, read, q, qerr, err := lr.AcquireRead(e.ctx, sid, session.LeasePoll, token, 20*time.Second, 0)
+		if err != nil && !errors.Is(err, session.ErrBusy) {
+			t.Fatalf("AcquireRead(%s): %v", token, err)
+		}
+		return prev, read, q, qerr, err
+	}
+	a := e.connect("/", "A")
+	e.commit(a, func(b *session.Batch) { b.Send([]byte("m1")) })
+	want := payloads(e.read(a, 0).Entries)
+	prev, read, q, qerr, err := acquireRead(a, "r1")
+	if err != nil || prev != "" {
+		t.Fatalf("first AcquireRead: prev %q, %v; want the lease, no last holder", prev, err)
+	}
+	if read && (qerr != nil || !slices.Equal(payloads(q.Entries), want)) {
+		t.Fatalf("AcquireRead read %v (%v); Read reads %q", q, qerr, want)
+	}
+	if err := e.acquire(a, session.LeasePoll, "r2", 20*time.Second); !errors.Is(err, session.ErrBusy) {
+		t.Fatalf("another token while r1 holds the lease: %v, want ErrBusy", err)
+	}
+	if _, read, _, _, err := acquireRead(a, "r2"); !errors.Is(err, session.ErrBusy) || read {
+		t.Fatalf("AcquireRead while r1 holds the lease: read %v, %v; want ErrBusy and no read", read, err)
+	}
+	e.release(a, session.LeasePoll, "r1")
+	if prev, _, _, _, err := acquireRead(a, "r3"); err != nil || (prev != "r1" && prev != "r2") {
+		t.Fatalf("after r1 released: prev %q, %v; want the lease, and r1 (or r2, a store that counts failed attempts)", prev, err)
+	}
+
+	gone := newSID(t)
+	if _, read, _, qerr, err := acquireRead(gone, "g1"); err != nil || (read && !errors.Is(qerr, session.ErrNotFound)) {
+		t.Fatalf("AcquireRead of an unknown session: read %v, %v, %v; want ErrNotFound", read, qerr, err)
+	} else if !read {
+		e.release(gone, session.LeasePoll, "g1")
+	}
+	if err := e.acquire(gone, session.LeasePoll, "g2", 20*time.Second); err != nil {
+		t.Fatalf("after AcquireRead of an unknown session: %v; want no lease kept", err)
 	}
 }

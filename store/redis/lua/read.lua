@@ -1,14 +1,23 @@
 -- read: what is queued for a session past its cursor: its own log merged with the logs of its
--- rooms (and of rooms it left, up to when it left), in id order, each id once. It writes nothing.
+-- rooms (and of rooms it left, up to when it left), in id order, each id once. It writes nothing,
+-- but for a lease taken just before it for a session that does not exist (Store.AcquireRead).
 -- KEYS[1] session hash   KEYS[2] session log   (fields: see commit.lua)
+-- KEYS[3], KEYS[4] (optional) a lease's key and its last-attempt key
 -- ARGV[1] key prefix   ARGV[2] max entries
+-- ARGV[3], ARGV[4] (with KEYS[3]) the lease's value and token: a missing session lets it go
 -- Returns {'OK', through, more, pong, pi, pt, ps, cd, tr, cn, pr, n, (id, payload)*n, (nsp, room)*}
 -- where through is the last id the read accounts for (the store-wide counter, or the last id
 -- returned when more is 1) and the (nsp, room) pairs are the session's rooms; or {'GONE'}, or
 -- {'CLOSED', reason, owes}.
 
 local flat = redis.call('HGETALL', KEYS[1])
-if #flat == 0 then return { 'GONE' } end
+if #flat == 0 then
+  if KEYS[3] then
+    if redis.call('GET', KEYS[3]) == ARGV[3] then redis.call('DEL', KEYS[3]) end
+    if redis.call('GET', KEYS[4]) == ARGV[4] then redis.call('DEL', KEYS[4]) end
+  end
+  return { 'GONE' }
+end
 local h = {}
 for i = 1, #flat, 2 do h[flat[i]] = flat[i + 1] end
 if h.cl then return { 'CLOSED', h.cl, h.ow or '0' } end
