@@ -172,7 +172,12 @@ func TestAckTrimsSessionLog(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	commit(func(b *session.Batch) { b.Connect("/", "P"); b.Join("/", "lobby"); b.Send([]byte("a")); b.Send([]byte("b")) })
+	commit(func(b *session.Batch) {
+		b.Connect("/", "P")
+		b.Join("/", "lobby")
+		b.Send([]byte("a"))
+		b.Send([]byte("b"))
+	})
 	q := read()
 	ack(q.Entries[0].ID)
 	if n := logLen(); n != 1 {
