@@ -15,11 +15,15 @@
 package localgw
 
 import (
+	"bufio"
+	"bytes"
 	"context"
 	"crypto/rand"
 	"encoding/base64"
 	"errors"
+	"io"
 	"log/slog"
+	"net"
 	"net/http"
 	"net/url"
 	"strings"
@@ -166,27 +170,28 @@ func (g *Gateway) Shutdown() {
 
 func (g *Gateway) channel(instance string) string { return g.prefix + ":gw:" + instance }
 
-// ServeHTTP upgrades the request and serves the connection until it closes: $connect before the
-// upgrade completes (a refusal answers the HTTP request with the Engine.IO error), the open
-// packet right after it, $default per frame, $disconnect at the end.
+// ServeHTTP checks the upgrade and runs $connect (a refusal answers the HTTP request with the
+// Engine.IO error), completes it, and hands the connection to a goroutine of its own: net/http's
+// goroutine returns, and its buffers and the request are let go for the connection's lifetime.
 func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	var suffix [12]byte
 	_, _ = rand.Read(suffix[:])
 	id := g.instance + "." + base64.RawURLEncoding.EncodeToString(suffix[:])
-	ctx := r.Context()
 	err := g.origins.CheckWebSocket(r.Header.Get("Origin"), r.Host)
 	if err == nil {
-		err = g.routes.WSConnect(ctx, id, r.URL.Query())
+		err = g.routes.WSConnect(r.Context(), id, r.URL.Query())
 	}
 	if err != nil {
 		g.refuse(w, r, err)
 		return
 	}
+	// The request's context ends when ServeHTTP returns; the connection's outlives it.
+	ctx := context.WithoutCancel(r.Context())
 	// The Origin was checked above, by the policy that CORS follows too.
-	ws, err := websocket.Accept(w, r, &websocket.AcceptOptions{InsecureSkipVerify: true})
+	ws, err := websocket.Accept(smallBuffers{w}, r, &websocket.AcceptOptions{InsecureSkipVerify: true})
 	if err != nil {
 		g.log.Info("websocket accept failed", "err", err)
-		_ = g.routes.WSDisconnect(context.WithoutCancel(ctx), id)
+		_ = g.routes.WSDisconnect(ctx, id)
 		return
 	}
 	ws.SetReadLimit(g.maxFrame)
@@ -194,37 +199,28 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	g.mu.Lock()
 	g.conns[id] = c
 	g.mu.Unlock()
-	defer func() {
-		g.mu.Lock()
-		delete(g.conns, id)
-		g.mu.Unlock()
-		dctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
-		defer cancel()
-		if err := g.routes.WSDisconnect(dctx, id); err != nil {
-			g.log.Warn("websocket $disconnect failed", "conn", id, "err", err)
-		}
-		select {
-		case <-c.closed:
-			<-c.done
-		default:
-			ws.CloseNow()
-		}
-	}()
+	go g.serve(ctx, id, c)
+}
+
+// serve runs an accepted connection until it closes: the open packet (or the pump, which sends
+// it first), $default per frame, $disconnect at the end.
+func (g *Gateway) serve(ctx context.Context, id string, c *conn) {
+	defer g.disconnect(ctx, id, c)
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
 	if g.pump {
-		// The pump sends the open packet itself, before anything else.
-		pctx, stop := context.WithCancel(ctx)
 		pumped := make(chan struct{})
-		defer func() { stop(); <-pumped }()
+		defer func() { cancel(); <-pumped }()
 		go func() {
 			defer close(pumped)
-			g.runPump(pctx, id, c)
+			g.runPump(ctx, id, c)
 		}()
 	} else if err := g.routes.WSOpen(ctx, id); err != nil {
 		g.log.Warn("websocket open failed", "conn", id, "err", err)
 		return
 	}
 	for {
-		typ, data, err := ws.Read(ctx)
+		typ, data, err := c.ws.Read(ctx)
 		if err != nil {
 			return
 		}
@@ -245,6 +241,54 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		default:
 		}
 	}
+}
+
+// disconnect forgets an ended connection, runs $disconnect, and lets the connection go once the
+// close handshake the server started (if it did) has finished.
+func (g *Gateway) disconnect(ctx context.Context, id string, c *conn) {
+	g.mu.Lock()
+	delete(g.conns, id)
+	g.mu.Unlock()
+	dctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	if err := g.routes.WSDisconnect(dctx, id); err != nil {
+		g.log.Warn("websocket $disconnect failed", "conn", id, "err", err)
+	}
+	select {
+	case <-c.closed:
+		<-c.done
+	default:
+		c.ws.CloseNow()
+	}
+}
+
+// wsBufferSize is a WebSocket connection's read and write buffer size, in place of net/http's 4
+// KB each (an idle connection holds both): a frame larger than a buffer is read or written
+// around it, not split.
+const wsBufferSize = 1024
+
+// smallBuffers is the ResponseWriter an upgrade hijacks: it hands the connection over with
+// buffers of wsBufferSize (larger if net/http had buffered more of the connection already).
+type smallBuffers struct{ http.ResponseWriter }
+
+func (w smallBuffers) Hijack() (net.Conn, *bufio.ReadWriter, error) {
+	nc, brw, err := http.NewResponseController(w.ResponseWriter).Hijack()
+	if err != nil {
+		return nil, nil, err
+	}
+	if err := brw.Writer.Flush(); err != nil {
+		nc.Close()
+		return nil, nil, err
+	}
+	// The bytes already read go into the new reader's buffer (the websocket package resets the
+	// reader it gets to its buffered bytes and the connection).
+	pending, _ := brw.Reader.Peek(brw.Reader.Buffered())
+	br := bufio.NewReaderSize(io.MultiReader(bytes.NewReader(bytes.Clone(pending)), nc), max(wsBufferSize, len(pending)))
+	if _, err := br.Peek(len(pending)); err != nil {
+		nc.Close()
+		return nil, nil, err
+	}
+	return nc, bufio.NewReadWriter(br, bufio.NewWriterSize(nc, wsBufferSize)), nil
 }
 
 // refuse answers an upgrade that the Origin check or $connect refused: with the Engine.IO error

@@ -1,10 +1,14 @@
 package localgw_test
 
 import (
+	"bufio"
+	"io"
+	"net"
 	"net/http"
 	"net/url"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/coder/websocket"
 
@@ -64,5 +68,53 @@ func TestInvalidUTF8TextFrame(t *testing.T) {
 		}
 		siotest.Until(t, "session ended", func() bool { return gone(t, srv, sid) })
 		c, sid = srv.OpenWS(t)
+	}
+}
+
+// TestFrameWithUpgradeRequest: a client that sends its first frame in the same write as the
+// upgrade request (before the 101) has it read: the bytes net/http had already buffered are
+// handed over with the connection.
+func TestFrameWithUpgradeRequest(t *testing.T) {
+	srv := siotest.StartWS(t, handler.Echo{}, handler.Config{}, siotest.WSOptions{})
+	u, err := url.Parse(srv.WSURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	nc, err := net.Dial("tcp", u.Host)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	_ = nc.SetDeadline(time.Now().Add(siotest.Wait))
+	payload := []byte("4hello")
+	mask := []byte{1, 2, 3, 4}
+	frame := append([]byte{0x81, 0x80 | byte(len(payload))}, mask...)
+	for i, b := range payload {
+		frame = append(frame, b^mask[i%4])
+	}
+	req := "GET " + u.Path + "?EIO=4&transport=websocket HTTP/1.1\r\nHost: " + u.Host +
+		"\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n"
+	if _, err := nc.Write(append([]byte(req), frame...)); err != nil {
+		t.Fatal(err)
+	}
+	br := bufio.NewReader(nc)
+	resp, err := http.ReadResponse(br, nil)
+	if err != nil || resp.StatusCode != http.StatusSwitchingProtocols {
+		t.Fatalf("upgrade: %v, %v", resp, err)
+	}
+	var frames []string
+	for len(frames) < 2 {
+		var head [2]byte
+		if _, err := io.ReadFull(br, head[:]); err != nil {
+			t.Fatalf("after %q: %v (the frame sent with the request was lost)", frames, err)
+		}
+		body := make([]byte, head[1]&0x7f)
+		if _, err := io.ReadFull(br, body); err != nil {
+			t.Fatal(err)
+		}
+		frames = append(frames, string(body))
+	}
+	if !strings.HasPrefix(frames[0], "0{") || frames[1] != "4hello" {
+		t.Fatalf("frames %q, want the open packet and the echo of 4hello", frames)
 	}
 }
