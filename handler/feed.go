@@ -34,6 +34,7 @@ type feed struct {
 	pre *preRead // a read made with the poll lease (session.LeaseReader), used by the next read
 
 	w       session.Watch
+	notify  func() // when set, every watch calls it instead of sending on its channel
 	watched []session.RoomRef
 	moved   bool          // the last read found rooms the watch does not follow
 	delay   time.Duration // the next backoff, without a watch: 50 ms, doubling up to PollBackoff
@@ -146,8 +147,12 @@ func (f *feed) watch(ctx context.Context) (bool, error) {
 		f.w.Stop() // after the new watch is active: nothing falls between them
 	}
 	f.w, f.watched, f.moved = w, slices.Clone(f.q.Rooms), false
+	if f.notify != nil {
+		w.Notify(f.notify)
+	}
 	return missed, nil
 }
+
 
 // take turns the watch's pending events into entries to write, or into a read that is due.
 func (f *feed) take() {

@@ -3,6 +3,7 @@ package handler
 import (
 	"context"
 	"errors"
+	"sync"
 	"time"
 
 	"github.com/serverless-socketio/server/internal/logattr"
@@ -29,82 +30,159 @@ const (
 //
 // A session opened over conn gets its open packet from the pump, first: with a pump, the gateway
 // does not call WSOpen. send writes one frame to the connection; an error from it ends the pump.
-// WSPump returns when ctx ends, when send fails, or, with nil, when the session is gone: the
-// caller then closes the connection. It needs a store that is a session.Subscriber.
-func (e *Engine) WSPump(ctx context.Context, conn string, send func(frame []byte, binary bool) error) error {
+// WSPump returns at once: the pump runs on the store's events and its own timers, with no
+// goroutine while it waits (an idle connection costs only its reader's). done is called once,
+// when the pump has ended: with ctx's error when ctx ended, send's error, or, with nil, when
+// the session is gone (the caller then closes the connection). It needs a store that is a
+// session.Subscriber.
+func (e *Engine) WSPump(ctx context.Context, conn string, send func(frame []byte, binary bool) error, done func(error)) {
 	if _, ok := e.cfg.Store.(session.Subscriber); !ok {
-		return errors.New("handler: WSPump needs a store that publishes its commits (session.Subscriber)")
+		done(errors.New("handler: WSPump needs a store that publishes its commits (session.Subscriber)"))
+		return
 	}
-	st, err := e.cfg.Store.LoadConn(ctx, conn)
-	if errors.Is(err, session.ErrNotFound) {
-		return nil
-	}
-	if err != nil {
-		return err
-	}
-	if st.Conn == conn {
-		// A session opened over this connection: its open packet goes first (WSOpen's work,
-		// which the gateway leaves to the pump).
-		if err := send(e.openPacket(&st.Session), false); err != nil {
-			return err
-		}
-	}
-	p := &pump{e: e, ctx: ctx, sid: st.ID, conn: conn, send: send, token: newSID(), f: e.newFeed(st.ID)}
-	defer p.end()
-	return p.run()
+	p := &pump{e: e, ctx: ctx, conn: conn, send: send, token: newSID(), done: done}
+	p.timer = time.AfterFunc(time.Hour, p.wake)
+	p.timer.Stop()
+	p.stopCtx = context.AfterFunc(ctx, p.wake)
+	p.wake()
 }
 
-// pump is the state of one WSPump.
+// pump is the state of one WSPump. It runs in steps, one at a time: a step writes what is due
+// and returns when it would wait; the store's events (its feed's watch), its timer and the end
+// of its context each start the next step.
 type pump struct {
 	e       *Engine
 	ctx     context.Context
-	sid     string
+	sid     string // empty until the first step loaded the session
 	conn    string
 	send    func(frame []byte, binary bool) error
 	token   string
 	f       *feed
 	renewAt time.Time // when the write lease is due for renewal; zero: not held
 	pinged  time.Time // the LastPong whose ping this pump wrote
+	done    func(error)
+
+	timer   *time.Timer
+	stopCtx func() bool
+
+	mu    sync.Mutex
+	busy  bool // a step runs
+	again bool // something woke the pump during that step
+	over  bool
 }
 
-func (p *pump) run() error {
+// wake starts a step, or has the running one followed by another.
+func (p *pump) wake() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	switch {
+	case p.over:
+	case p.busy:
+		p.again = true
+	default:
+		p.busy = true
+		go p.steps()
+	}
+}
+
+// steps runs steps until the pump waits (its timer armed for until) or ends.
+func (p *pump) steps() {
 	for {
-		if !p.holdLease() {
-			p.wait(p.e.cfg.Now().Add(pumpRetry))
+		until, over, err := p.step()
+		if over {
+			p.end(err)
+			return
+		}
+		p.mu.Lock()
+		if p.again {
+			p.again = false
+			p.mu.Unlock()
 			continue
+		}
+		p.timer.Reset(max(until.Sub(p.e.cfg.Now()), 0))
+		p.busy = false
+		p.mu.Unlock()
+		return
+	}
+}
+
+// step writes what is due; it returns when the pump should look again, or that it is over and
+// why (nil: the session is gone).
+func (p *pump) step() (until time.Time, over bool, err error) {
+	if p.ctx.Err() != nil {
+		return time.Time{}, true, p.ctx.Err()
+	}
+	if p.f == nil {
+		if err := p.open(); err != nil || p.f == nil {
+			return time.Time{}, true, err
+		}
+	}
+	for {
+		now := p.e.cfg.Now()
+		if !p.holdLease() {
+			return p.retry(now), false, nil
 		}
 		entries, err := p.f.next(p.ctx)
 		switch {
 		case p.ctx.Err() != nil:
-			return p.ctx.Err()
+			return time.Time{}, true, p.ctx.Err()
 		case errors.Is(err, session.ErrNotFound):
-			return nil // closed, or gone
+			return time.Time{}, true, nil // closed, or gone
 		case err != nil:
 			p.e.log.Warn("pump: read failed", logattr.Session(p.sid), "conn", p.conn, "err", err)
-			p.wait(p.e.cfg.Now().Add(pumpRetry))
-			continue
+			return p.retry(now), false, nil
 		}
 		s := p.f.session()
-		now := p.e.cfg.Now()
 		switch {
 		case s.Transport != session.WebSocket || s.Conn != p.conn:
 			// The connection probes an upgrade of a polling session: nothing is ours to write
 			// until its "5" (whose commit is an event of the session).
-			p.wait(now.Add(pumpRetry))
-			continue
+			return p.retry(now), false, nil
 		case s.Expired(now):
 			p.e.closeLogged(p.ctx, p.sid, session.ReasonPingTimeout)
-			return nil
+			return time.Time{}, true, nil
 		}
 		ping := s.NeedsPing(now) && !p.pinged.Equal(s.LastPong)
 		if len(entries) == 0 && !ping {
-			p.wait(p.nextBeat(s))
-			continue
+			return p.lease(p.nextBeat(s)), false, nil
 		}
 		if err := p.write(entries, ping); err != nil {
+			return time.Time{}, true, err
+		}
+	}
+}
+
+// open loads the connection's session and writes its open packet if it was opened over the
+// connection (WSOpen's work, which the gateway leaves to the pump); it leaves p.f nil if the
+// session is gone.
+func (p *pump) open() error {
+	st, err := p.e.cfg.Store.LoadConn(p.ctx, p.conn)
+	if errors.Is(err, session.ErrNotFound) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	if st.Conn == p.conn {
+		if err := p.send(p.e.openPacket(&st.Session), false); err != nil {
 			return err
 		}
 	}
+	p.sid, p.f = st.ID, p.e.newFeed(st.ID)
+	p.f.notify = p.wake
+	return nil
+}
+
+// retry is when a step that could not go on (the store failed, another writer holds the
+// lease, an upgrade probe) looks again.
+func (p *pump) retry(now time.Time) time.Time { return p.lease(now.Add(pumpRetry)) }
+
+// lease brings until forward to the lease's renewal, if the pump holds it.
+func (p *pump) lease(until time.Time) time.Time {
+	if !p.renewAt.IsZero() {
+		until = minTime(until, p.renewAt)
+	}
+	return until
 }
 
 // write writes entries and the ping, and hands them to the acknowledgements.
@@ -161,29 +239,20 @@ func (p *pump) holdLease() bool {
 	return true
 }
 
-// wait returns at the feed's next event, at until (and at the lease's renewal), or when the
-// pump's context ends.
-func (p *pump) wait(until time.Time) {
-	if !p.renewAt.IsZero() {
-		until = minTime(until, p.renewAt)
+// end stops the pump's wake-ups, acknowledges what it wrote, lets the lease go, and calls done.
+func (p *pump) end(err error) {
+	p.mu.Lock()
+	p.over = true
+	p.mu.Unlock()
+	p.timer.Stop()
+	p.stopCtx()
+	if p.f != nil {
+		p.f.stop()
+		ctx, cancel := context.WithTimeout(context.WithoutCancel(p.ctx), ackTimeout)
+		a := p.e.acker.take(p.sid)
+		a.Release, a.Token = session.LeaseWrite, p.token
+		_ = p.e.cfg.Store.Ack(ctx, p.sid, a)
+		cancel()
 	}
-	events, backoff := p.f.wake()
-	t := time.NewTimer(max(until.Sub(p.e.cfg.Now()), 0))
-	defer t.Stop()
-	select {
-	case <-events:
-	case <-backoff:
-	case <-t.C:
-	case <-p.ctx.Done():
-	}
-}
-
-// end acknowledges what the pump wrote and lets the lease go.
-func (p *pump) end() {
-	p.f.stop()
-	ctx, cancel := context.WithTimeout(context.WithoutCancel(p.ctx), ackTimeout)
-	defer cancel()
-	a := p.e.acker.take(p.sid)
-	a.Release, a.Token = session.LeaseWrite, p.token
-	_ = p.e.cfg.Store.Ack(ctx, p.sid, a)
+	p.done(err)
 }

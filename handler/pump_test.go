@@ -9,6 +9,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"log/slog"
+	"runtime"
 	"slices"
 	"strings"
 	"sync"
@@ -314,3 +315,33 @@ func TestPumpNeedsSubscriber(t *testing.T) {
 
 // plainStore hides every optional capability of a store.
 type plainStore struct{ session.Store }
+
+// TestPumpIdleNoGoroutine: an idle pumped connection holds one goroutine, the gateway's reader:
+// the pump waits on the store's events and its timer, not on a goroutine of its own.
+func TestPumpIdleNoGoroutine(t *testing.T) {
+	srv := pumpChat(t, handler.Config{})
+	warm, _ := joinChat(t, srv)
+	defer warm.Close()
+	settle := func() int {
+		// Goroutines that end (a step, an acknowledgement round) are given a moment.
+		n := runtime.NumGoroutine()
+		for range 50 {
+			time.Sleep(20 * time.Millisecond)
+			n = min(n, runtime.NumGoroutine())
+		}
+		return n
+	}
+	before := settle()
+	const conns = 20
+	for range conns {
+		c, _ := joinChat(t, srv)
+		defer c.Close()
+	}
+	after := settle()
+	// The test's client runs in this process too, but reads only when told to: no goroutine.
+	if per := float64(after-before) / conns; per > 1.5 {
+		t.Fatalf("%.2f goroutines per idle pumped connection, want 1: the gateway's reader", per)
+	} else {
+		t.Logf("%.2f goroutines per idle pumped connection", per)
+	}
+}

@@ -49,7 +49,7 @@ type Routes interface {
 // Pumper is implemented by route handlers that deliver a connection's frames from the process
 // holding it (handler.Engine.WSPump): the gateway runs it for each connection, with Options.Pump.
 type Pumper interface {
-	WSPump(ctx context.Context, conn string, send func(frame []byte, binary bool) error) error
+	WSPump(ctx context.Context, conn string, send func(frame []byte, binary bool) error, done func(error))
 }
 
 // Gateway accepts WebSocket connections and relays frames between processes.
@@ -211,10 +211,7 @@ func (g *Gateway) serve(ctx context.Context, id string, c *conn) {
 	if g.pump {
 		pumped := make(chan struct{})
 		defer func() { cancel(); <-pumped }()
-		go func() {
-			defer close(pumped)
-			g.runPump(ctx, id, c)
-		}()
+		g.startPump(ctx, id, c, func() { close(pumped) })
 	} else if err := g.routes.WSOpen(ctx, id); err != nil {
 		g.log.Warn("websocket open failed", "conn", id, "err", err)
 		return
@@ -313,26 +310,28 @@ func (g *Gateway) refuse(w http.ResponseWriter, r *http.Request, err error) {
 	}
 }
 
-// runPump runs the connection's pump; when the pump ends because the session did, or failed,
-// the connection closes.
-func (g *Gateway) runPump(ctx context.Context, id string, c *conn) {
+// startPump starts the connection's pump; when the pump ends because the session did, or
+// failed, the connection closes. ended is called once the pump has ended.
+func (g *Gateway) startPump(ctx context.Context, id string, c *conn, ended func()) {
 	p, ok := g.routes.(Pumper)
 	if !ok {
 		g.log.Error("websocket pump: the routes have no WSPump", "conn", id)
 		c.close(websocket.StatusInternalError)
+		ended()
 		return
 	}
 	send := func(frame []byte, binary bool) error { return g.write(ctx, c, frame, binary) }
-	err := p.WSPump(ctx, id, send)
-	if ctx.Err() != nil {
-		return // the connection ended first
-	}
-	if err != nil && !errors.Is(err, handler.ErrGone) {
-		g.log.Warn("websocket pump failed; closing", "conn", id, "err", err)
-		c.close(websocket.StatusInternalError)
-		return
-	}
-	c.close(websocket.StatusNormalClosure)
+	p.WSPump(ctx, id, send, func(err error) {
+		defer ended()
+		switch {
+		case ctx.Err() != nil: // the connection ended first
+		case err != nil && !errors.Is(err, handler.ErrGone):
+			g.log.Warn("websocket pump failed; closing", "conn", id, "err", err)
+			c.close(websocket.StatusInternalError)
+		default:
+			c.close(websocket.StatusNormalClosure)
+		}
+	})
 }
 
 // Send writes a frame to a connection of this process, or relays it to the owner process; it

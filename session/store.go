@@ -195,6 +195,10 @@ type Subscriber interface {
 type Watch interface {
 	// C receives a value when events are pending.
 	C() <-chan struct{}
+	// Notify has f called instead, from the store's goroutine, whenever events become pending
+	// (at once if some are): a reader that waits without a goroutine of its own (a WebSocket
+	// pump) is woken so. f must return at once. C receives nothing after it.
+	Notify(f func())
 	// Events takes the pending events, in commit order.
 	Events() []Event
 	// Stop ends the watch; it is safe to call more than once.

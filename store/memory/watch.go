@@ -87,10 +87,27 @@ type watch struct {
 
 	mu      sync.Mutex
 	pending []session.Event
+	notify  func() // replaces c once set (Notify)
 	once    sync.Once
 }
 
 func (w *watch) C() <-chan struct{} { return w.c }
+
+// Notify implements session.Watch.
+func (w *watch) Notify(f func()) {
+	w.mu.Lock()
+	w.notify = f
+	pending := len(w.pending) > 0
+	w.mu.Unlock()
+	select {
+	case <-w.c:
+		pending = true
+	default:
+	}
+	if pending {
+		f()
+	}
+}
 
 func (w *watch) Events() []session.Event {
 	w.mu.Lock()
@@ -103,7 +120,12 @@ func (w *watch) Events() []session.Event {
 func (w *watch) push(evs ...session.Event) {
 	w.mu.Lock()
 	w.pending = append(w.pending, evs...)
+	notify := w.notify
 	w.mu.Unlock()
+	if notify != nil {
+		notify()
+		return
+	}
 	select {
 	case w.c <- struct{}{}:
 	default:

@@ -76,9 +76,26 @@ type hubWatch struct {
 
 	mu      sync.Mutex
 	pending []session.Event
+	notify  func() // replaces ch once set (Notify)
 }
 
 func (w *hubWatch) C() <-chan struct{} { return w.ch }
+
+// Notify implements session.Watch.
+func (w *hubWatch) Notify(f func()) {
+	w.mu.Lock()
+	w.notify = f
+	pending := len(w.pending) > 0
+	w.mu.Unlock()
+	select {
+	case <-w.ch:
+		pending = true
+	default:
+	}
+	if pending {
+		f()
+	}
+}
 func (w *hubWatch) Stop()              { w.once.Do(func() { w.h.release(w) }) }
 
 func (w *hubWatch) Events() []session.Event {
@@ -105,6 +122,13 @@ func (w *hubWatch) push(ev session.Event) {
 
 // signal tells the reader that events are pending.
 func (w *hubWatch) signal() {
+	w.mu.Lock()
+	notify := w.notify
+	w.mu.Unlock()
+	if notify != nil {
+		notify()
+		return
+	}
 	select {
 	case w.ch <- struct{}{}:
 	default:

@@ -17,6 +17,7 @@ func runWatch(t *testing.T, setup func(t *testing.T) *env) {
 	t.Run("Entries", func(t *testing.T) { testWatchEntries(t, setup(t)) })
 	t.Run("Changed", func(t *testing.T) { testWatchChanged(t, setup(t)) })
 	t.Run("Missed", func(t *testing.T) { testWatchMissed(t, setup(t)) })
+	t.Run("Notify", func(t *testing.T) { testWatchNotify(t, setup(t)) })
 }
 
 func (e *env) watch(sid string, rooms []session.RoomRef, mark uint64, after session.ID) (session.Watch, bool) {
@@ -133,5 +134,59 @@ func testWatchMissed(t *testing.T, e *env) {
 	e.events(first, 1)
 	if _, missed := e.watch(a, q.Rooms, mark, q.Through); !missed {
 		t.Fatal("a watch did not report missed an event committed after the read")
+	}
+}
+
+// testWatchNotify: a watch told to Notify calls the function when events become pending, at
+// once for events already pending, and sends nothing on its channel after that.
+func testWatchNotify(t *testing.T, e *env) {
+	sub := e.store.(session.Subscriber)
+	a := e.connect("/chat", "A")
+	mark := sub.Mark()
+	q := e.read(a, 0)
+	w, _ := e.watch(a, q.Rooms, mark, q.Through)
+	e.commit(a, func(x *session.Batch) { x.Send([]byte("before")) })
+	select {
+	case <-w.C(): // the event is pending: Notify must call at once
+	case <-time.After(watchWait):
+		t.Fatal("no event for the entry committed before Notify")
+	}
+	woken := make(chan struct{}, 16)
+	w.Notify(func() { woken <- struct{}{} })
+	wait := func(what string) {
+		t.Helper()
+		select {
+		case <-woken:
+		case <-time.After(watchWait):
+			t.Fatalf("Notify's function not called %s", what)
+		}
+	}
+	wait("for an event pending before Notify")
+	var got []string
+	for deadline := time.Now().Add(watchWait); len(got) < 1 && time.Now().Before(deadline); {
+		for _, ev := range w.Events() {
+			got = append(got, string(ev.Payload))
+		}
+		if len(got) == 0 {
+			wait("while the event is not yet pending")
+		}
+	}
+	e.commit(a, func(x *session.Batch) { x.Send([]byte("after")) })
+	wait("for an event after Notify")
+	for deadline := time.Now().Add(watchWait); len(got) < 2 && time.Now().Before(deadline); {
+		for _, ev := range w.Events() {
+			got = append(got, string(ev.Payload))
+		}
+		if len(got) < 2 {
+			wait("while the second event is not yet pending")
+		}
+	}
+	if !slices.Equal(got, []string{"before", "after"}) {
+		t.Fatalf("events %q, want before and after", got)
+	}
+	select {
+	case <-w.C():
+		t.Fatal("the channel received a value after Notify")
+	default:
 	}
 }
