@@ -84,6 +84,7 @@ type Engine struct {
 	cfg   Config
 	log   *slog.Logger
 	acker *acker
+	steps *workers // run the pumps' steps
 	polls *pollCache
 	acks  ackTimes
 }
@@ -99,6 +100,7 @@ func New(cfg Config) (*Engine, error) {
 	defaults(&cfg)
 	e := &Engine{cfg: cfg, log: cfg.Logger, polls: newPollCache()}
 	e.acker = newAcker(e)
+	e.steps = newWorkers()
 	return e, nil
 }
 

@@ -81,7 +81,7 @@ func (p *pump) wake() {
 		p.again = true
 	default:
 		p.busy = true
-		go p.steps()
+		p.e.steps.run(p.steps)
 	}
 }
 
