@@ -11,6 +11,7 @@ import (
 
 	"github.com/serverless-socketio/server/engineio"
 	"github.com/serverless-socketio/server/internal/logattr"
+	"github.com/serverless-socketio/server/internal/workers"
 	"github.com/serverless-socketio/server/session"
 )
 
@@ -84,7 +85,7 @@ type Engine struct {
 	cfg   Config
 	log   *slog.Logger
 	acker *acker
-	steps *workers // run the pumps' steps
+	steps *workers.Pool // runs the pumps' steps
 	polls *pollCache
 	acks  ackTimes
 }
@@ -100,7 +101,7 @@ func New(cfg Config) (*Engine, error) {
 	defaults(&cfg)
 	e := &Engine{cfg: cfg, log: cfg.Logger, polls: newPollCache()}
 	e.acker = newAcker(e)
-	e.steps = newWorkers()
+	e.steps = workers.New()
 	return e, nil
 }
 

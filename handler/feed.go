@@ -153,7 +153,6 @@ func (f *feed) watch(ctx context.Context) (bool, error) {
 	return missed, nil
 }
 
-
 // take turns the watch's pending events into entries to write, or into a read that is due.
 func (f *feed) take() {
 	if f.w == nil {

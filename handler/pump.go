@@ -81,7 +81,7 @@ func (p *pump) wake() {
 		p.again = true
 	default:
 		p.busy = true
-		p.e.steps.run(p.steps)
+		p.e.steps.Run(p.steps)
 	}
 }
 

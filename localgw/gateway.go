@@ -36,6 +36,7 @@ import (
 
 	"github.com/serverless-socketio/server/handler"
 	"github.com/serverless-socketio/server/internal/logattr"
+	"github.com/serverless-socketio/server/internal/workers"
 )
 
 // Routes are the route handlers of an API Gateway WebSocket API (implemented by handler.Engine).
@@ -62,6 +63,7 @@ type Gateway struct {
 	maxFrame int64
 	pump     bool
 	origins  handler.OriginPolicy
+	work     *workers.Pool // runs the frames' routes, so that an idle reader's stack stays small
 
 	mu    sync.Mutex
 	conns map[string]*conn
@@ -125,7 +127,7 @@ func New(opt Options) *Gateway {
 	g := &Gateway{
 		log: opt.Logger, instance: base64.RawURLEncoding.EncodeToString(id[:]), rdb: opt.Redis,
 		prefix: opt.Prefix, maxFrame: opt.MaxFrame, pump: opt.Pump, origins: opt.Origins,
-		conns: make(map[string]*conn),
+		conns: make(map[string]*conn), work: workers.New(),
 	}
 	return g
 }
@@ -216,6 +218,7 @@ func (g *Gateway) serve(ctx context.Context, id string, c *conn) {
 		g.log.Warn("websocket open failed", "conn", id, "err", err)
 		return
 	}
+	routed := make(chan error, 1)
 	for {
 		typ, data, err := c.ws.Read(ctx)
 		if err != nil {
@@ -227,7 +230,8 @@ func (g *Gateway) serve(ctx context.Context, id string, c *conn) {
 			c.close(websocket.StatusInvalidFramePayloadData)
 			return
 		}
-		if err := g.routes.WSMessage(ctx, id, data, typ == websocket.MessageBinary); err != nil {
+		g.work.Run(func() { routed <- g.routes.WSMessage(ctx, id, data, typ == websocket.MessageBinary) })
+		if err := <-routed; err != nil {
 			g.log.Info("websocket frame refused; closing", "conn", id, "err", err)
 			c.close(websocket.StatusPolicyViolation)
 			return

@@ -96,7 +96,8 @@ func (w *hubWatch) Notify(f func()) {
 		f()
 	}
 }
-func (w *hubWatch) Stop()              { w.once.Do(func() { w.h.release(w) }) }
+
+func (w *hubWatch) Stop() { w.once.Do(func() { w.h.release(w) }) }
 
 func (w *hubWatch) Events() []session.Event {
 	w.mu.Lock()

@@ -1,4 +1,4 @@
-package handler
+package workers
 
 import (
 	"testing"
@@ -8,10 +8,10 @@ import (
 // TestWorkers: a task that blocks does not hold up another (a new worker takes it), and a task
 // after one has ended runs on the worker that ran it.
 func TestWorkers(t *testing.T) {
-	w := newWorkers()
+	w := New()
 	release, ran := make(chan struct{}), make(chan string, 4)
-	w.run(func() { <-release; ran <- "blocked" })
-	w.run(func() { ran <- "second" })
+	w.Run(func() { <-release; ran <- "blocked" })
+	w.Run(func() { ran <- "second" })
 	select {
 	case got := <-ran:
 		if got != "second" {
