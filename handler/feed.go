@@ -153,6 +153,24 @@ func (f *feed) watch(ctx context.Context) (bool, error) {
 	return missed, nil
 }
 
+// watchSession starts following the session's own log before the feed's first read, for a
+// reader that reads at once (a new WebSocket's pump): the watch after that read then need not
+// read again for a channel subscribed after it began. The session's rooms, unknown until the
+// read, are followed after it. Without it (or if it fails), the first watch comes after the read.
+func (f *feed) watchSession(ctx context.Context) {
+	if f.sub == nil || f.w != nil {
+		return
+	}
+	w, _, err := f.sub.Watch(ctx, f.sid, nil, f.markNow(), session.ID{})
+	if err != nil {
+		return
+	}
+	f.w = w
+	if f.notify != nil {
+		w.Notify(f.notify)
+	}
+}
+
 // take turns the watch's pending events into entries to write, or into a read that is due.
 func (f *feed) take() {
 	if f.w == nil {

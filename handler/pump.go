@@ -170,6 +170,7 @@ func (p *pump) open() error {
 	}
 	p.sid, p.f = st.ID, p.e.newFeed(st.ID)
 	p.f.notify = p.wake
+	p.f.watchSession(p.ctx)
 	return nil
 }
 

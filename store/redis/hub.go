@@ -2,6 +2,7 @@ package redis
 
 import (
 	"context"
+	"errors"
 	"math"
 	"strconv"
 	"strings"
@@ -205,21 +206,71 @@ func (h *hub) mark() uint64 {
 // may have been missed since mark: false only if every channel was already subscribed
 // (confirmed) at mark and nothing after after reached it since. Then a read made after mark,
 // whose Through is after, saw everything.
+//
+// A room's channel subscribed after mark is the exception: every entry its channel carries is in
+// the room's log first (the same script writes both), so if the log holds nothing after after
+// once the channel is active, nothing was missed on it (one XREVRANGE per such room, in one
+// pipeline, instead of the caller's second read). A session's channel has no such log for its
+// "changed" events: subscribed after mark, it is a miss.
 func (h *hub) watch(ctx context.Context, sid string, rooms []session.RoomRef, mark uint64, after session.ID) (session.Watch, bool, error) {
 	names, refs := h.topics(sid, rooms)
 	w, err := h.watchChannels(ctx, names, refs)
 	if err != nil {
 		return nil, true, err
 	}
+	var fresh []*session.RoomRef
 	h.mu.Lock()
-	defer h.mu.Unlock()
 	for _, name := range names {
 		c := h.chans[name]
-		if c == nil || c.activeAt == 0 || c.activeAt > mark || (c.last > mark && after.Less(c.lastID)) {
+		switch {
+		case c == nil || c.activeAt == 0 || (c.last > mark && after.Less(c.lastID)):
+			h.mu.Unlock()
 			return w, true, nil
+		case c.activeAt > mark && c.room == nil:
+			h.mu.Unlock()
+			return w, true, nil
+		case c.activeAt > mark:
+			fresh = append(fresh, c.room)
 		}
 	}
-	return w, false, nil
+	h.mu.Unlock()
+	if len(fresh) == 0 {
+		return w, false, nil
+	}
+	return w, h.loggedAfter(ctx, fresh, after), nil
+}
+
+// loggedAfter reports whether any of the rooms' logs holds an entry after id (or the store
+// could not tell).
+func (h *hub) loggedAfter(ctx context.Context, rooms []*session.RoomRef, id session.ID) bool {
+	cmds, err := h.rdb.Pipelined(ctx, func(p goredis.Pipeliner) error {
+		for _, r := range rooms {
+			p.XRevRangeN(ctx, h.roomLogKey(r), "+", "-", 1)
+		}
+		return nil
+	})
+	if err != nil && !errors.Is(err, goredis.Nil) {
+		return true
+	}
+	for _, c := range cmds {
+		msgs, err := c.(*goredis.XMessageSliceCmd).Result()
+		if err != nil && !errors.Is(err, goredis.Nil) {
+			return true
+		}
+		if len(msgs) == 0 {
+			continue
+		}
+		last, err := parseID(msgs[0].ID)
+		if err != nil || id.Less(last) {
+			return true
+		}
+	}
+	return false
+}
+
+// roomLogKey is the key of a room's log (lua/keys.lua's room_key).
+func (h *hub) roomLogKey(r *session.RoomRef) string {
+	return h.prefix + ":r:{" + strconv.Itoa(len(r.Namespace)) + ":" + r.Namespace + ":" + r.Room + "}"
 }
 
 // watchChannels subscribes the channels (refs: the room of each, nil for a session's) and

@@ -136,11 +136,33 @@ func TestHubWatchMissed(t *testing.T) {
 	}
 	w.Stop()
 
-	// A channel not subscribed at the mark, with the others lingering: missed.
+	// A room's channel not subscribed at the mark, with the others lingering: missed only if
+	// the room's log holds an entry after the read's Through (each entry is logged before it is
+	// published).
 	mark = h.mark()
-	w, missed, err = h.watch(ctx, "a", []session.RoomRef{{Namespace: "/", Room: "c"}}, mark, session.ID{})
+	w, missed, err = h.watch(ctx, "a", []session.RoomRef{{Namespace: "/", Room: "c"}}, mark, session.ID{Time: 1})
+	if err != nil || missed {
+		t.Fatalf("a new room channel, nothing in its log: missed %v, %v; want not missed", missed, err)
+	}
+	w.Stop()
+	rdb.XAdd(ctx, &goredis.XAddArgs{Stream: h.roomLogKey(&session.RoomRef{Namespace: "/", Room: "d"}), ID: "5-0", Values: []string{"p", "x"}})
+	mark = h.mark()
+	w, missed, err = h.watch(ctx, "a", []session.RoomRef{{Namespace: "/", Room: "d"}}, mark, session.ID{Time: 1})
 	if err != nil || !missed {
-		t.Fatalf("a new channel: missed %v, %v; want missed", missed, err)
+		t.Fatalf("a new room channel whose log holds an entry after the read: missed %v, %v; want missed", missed, err)
+	}
+	w.Stop()
+	mark = h.mark()
+	w, missed, err = h.watch(ctx, "a", []session.RoomRef{{Namespace: "/", Room: "e"}, {Namespace: "/", Room: "d"}}, mark, session.ID{Time: 5})
+	if err != nil || missed {
+		t.Fatalf("new room channels whose logs hold nothing after the read: missed %v, %v; want not missed", missed, err)
+	}
+	w.Stop()
+	// A session's channel not subscribed at the mark: missed (its "changed" events are in no log).
+	mark = h.mark()
+	w, missed, err = h.watch(ctx, "z", nil, mark, session.ID{Time: 1 << 40})
+	if err != nil || !missed {
+		t.Fatalf("a new session channel: missed %v, %v; want missed", missed, err)
 	}
 	w.Stop()
 }
@@ -201,5 +223,29 @@ func TestParseEvent(t *testing.T) {
 			string(got.Payload) != string(tc.want.Payload) || !slices.Equal(got.Except, tc.want.Except)) {
 			t.Errorf("parseEvent(%q) = %+v, want %+v", tc.msg, got, tc.want)
 		}
+	}
+}
+
+// TestRoomLogKey: the hub looks for a room's entries under the key the commit script writes
+// them to.
+func TestRoomLogKey(t *testing.T) {
+	mr := miniredis.RunT(t)
+	rdb := goredis.NewClient(&goredis.Options{Addr: mr.Addr()})
+	t.Cleanup(func() { rdb.Close() })
+	s := New(rdb, Options{Prefix: "t"})
+	t.Cleanup(func() { s.Close() })
+	ctx := context.Background()
+	ss := &session.Session{ID: "k", Transport: session.Polling, PingInterval: time.Minute, PingTimeout: time.Minute, LastPong: time.Now()}
+	if err := s.Create(ctx, ss, ss.Schedule(true)); err != nil {
+		t.Fatal(err)
+	}
+	var b session.Batch
+	b.Connect("/chat", "K")
+	b.Broadcast("/chat", []string{"a:b{c}"}, nil, []byte("m"))
+	if _, err := s.Commit(ctx, "k", &b); err != nil {
+		t.Fatal(err)
+	}
+	if !s.hub.loggedAfter(ctx, []*session.RoomRef{{Namespace: "/chat", Room: "a:b{c}"}}, session.ID{}) {
+		t.Fatalf("no entry found under %q; the log's keys: %q", s.hub.roomLogKey(&session.RoomRef{Namespace: "/chat", Room: "a:b{c}"}), mr.Keys())
 	}
 }
