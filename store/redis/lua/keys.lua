@@ -1,13 +1,24 @@
 -- Key and channel names, and the events published on channels (store.go parses them).
 
+-- decimal is n's decimal digits; short ones without Lua's number formatting (a sprintf, about a
+-- microsecond): names and except lists are short.
+local function decimal(n)
+  if n < 10 then return string.char(48 + n) end
+  if n < 100 then
+    local units = n % 10
+    return string.char(48 + (n - units) / 10, 48 + units)
+  end
+  return tostring(n)
+end
+
 -- The namespace's length keeps "<nsp>:<room>" unambiguous whatever either contains.
 local function room_suffix(nsp, room)
-  return #nsp .. ':' .. nsp .. ':' .. room
+  return decimal(#nsp) .. ':' .. nsp .. ':' .. room
 end
 
 -- room_key_base(prefix, nsp) .. room .. '}' is room_key(prefix, nsp, room).
 local function room_key_base(prefix, nsp)
-  return prefix .. ':r:{' .. #nsp .. ':' .. nsp .. ':'
+  return prefix .. ':r:{' .. decimal(#nsp) .. ':' .. nsp .. ':'
 end
 
 local function room_key(prefix, nsp, room)
@@ -31,5 +42,5 @@ end
 -- An entry event: 'e' id ' ' #except '\n' except payload, where except is the NUL-separated rooms
 -- of the namespace whose members the entry is not for (store.go parses it).
 local function entry_event(id, except, payload)
-  return 'e' .. id .. ' ' .. #except .. '\n' .. except .. payload
+  return 'e' .. id .. ' ' .. decimal(#except) .. '\n' .. except .. payload
 end
