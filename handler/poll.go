@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"net/http"
-	"sync"
 	"sync/atomic"
 	"time"
 
@@ -57,6 +56,9 @@ func (e *Engine) poll(w http.ResponseWriter, r *http.Request, sid string) {
 		// for the last read and the response.
 		p.holdEnd = minTime(p.holdEnd, dl.Add(-deadlineMargin))
 	}
+	e.gets.wait(r.Context(), sid, e.acks.grace())
+	g := e.gets.start(sid, r.Context())
+	defer e.gets.end(sid, g)
 	fresh := e.newFeed(sid)
 	prev, err := p.hold(fresh)
 	if err != nil {
@@ -357,47 +359,8 @@ func (p *heldPoll) abandoned() bool {
 // average), which bounds how long the GET after one may find the lease still held on another
 // process, and which are in flight, which a GET after one on this process waits for.
 type ackTimes struct {
-	avg      atomic.Int64 // nanoseconds
-	mu       sync.Mutex
-	inFlight map[string]chan struct{} // by session: closed when its acknowledgement is done
-}
-
-// start records that sid's GET is acknowledging; end, with what start returned, that it is done.
-func (a *ackTimes) start(sid string) chan struct{} {
-	done := make(chan struct{})
-	a.mu.Lock()
-	if a.inFlight == nil {
-		a.inFlight = map[string]chan struct{}{}
-	}
-	a.inFlight[sid] = done
-	a.mu.Unlock()
-	return done
-}
-
-func (a *ackTimes) end(sid string, done chan struct{}) {
-	a.mu.Lock()
-	if a.inFlight[sid] == done {
-		delete(a.inFlight, sid)
-	}
-	a.mu.Unlock()
-	close(done)
-}
-
-// wait waits for an acknowledgement of sid in flight on this process, if there is one; it
-// reports whether there was and it ended (not ctx).
-func (a *ackTimes) wait(ctx context.Context, sid string) bool {
-	a.mu.Lock()
-	done := a.inFlight[sid]
-	a.mu.Unlock()
-	if done == nil {
-		return false
-	}
-	select {
-	case <-done:
-		return true
-	case <-ctx.Done():
-		return false
-	}
+	avg atomic.Int64 // nanoseconds
+	inFlight
 }
 
 func (a *ackTimes) observe(d time.Duration) {
