@@ -91,6 +91,7 @@ type Engine struct {
 	// closes are the sessions this process is closing: a request of one waits for its close.
 	closes inFlight
 	gets   activeGets
+	conns  connSessions // with Pump only
 }
 
 // New validates cfg and returns an Engine.

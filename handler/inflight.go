@@ -115,3 +115,35 @@ func (a *activeGets) wait(ctx context.Context, sid string, grace time.Duration) 
 	case <-ctx.Done():
 	}
 }
+
+// connSessions remembers, with a pump (Config.Pump: the process that accepted a WebSocket
+// connection serves it until it ends), which session each of this process's connections
+// belongs to, from its $connect to its $disconnect: a connection's session never changes, so
+// its frames load the session itself rather than through the connection's index (on Redis a
+// plain HGETALL instead of a script).
+type connSessions struct {
+	mu sync.Mutex
+	m  map[string]string
+}
+
+func (c *connSessions) set(conn, sid string) {
+	c.mu.Lock()
+	if c.m == nil {
+		c.m = map[string]string{}
+	}
+	c.m[conn] = sid
+	c.mu.Unlock()
+}
+
+func (c *connSessions) get(conn string) (string, bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	sid, ok := c.m[conn]
+	return sid, ok
+}
+
+func (c *connSessions) drop(conn string) {
+	c.mu.Lock()
+	delete(c.m, conn)
+	c.mu.Unlock()
+}

@@ -156,7 +156,7 @@ func (p *pump) step() (until time.Time, over bool, err error) {
 // connection (WSOpen's work, which the gateway leaves to the pump); it leaves p.f nil if the
 // session is gone.
 func (p *pump) open() error {
-	st, err := p.e.cfg.Store.LoadConn(p.ctx, p.conn)
+	st, err := p.e.loadConn(p.ctx, p.conn)
 	if errors.Is(err, session.ErrNotFound) {
 		return nil
 	}

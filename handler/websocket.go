@@ -45,7 +45,10 @@ func (e *Engine) WSConnect(ctx context.Context, conn string, query url.Values) e
 		if query.Get("EIO") != "4" {
 			return requestError(errUnsupportedVersion)
 		}
-		_, err := e.newSession(ctx, session.WebSocket, conn)
+		s, err := e.newSession(ctx, session.WebSocket, conn)
+		if err == nil && e.cfg.Pump {
+			e.conns.set(conn, s.ID)
+		}
 		return err
 	}
 	st, err := e.cfg.Store.Load(ctx, sid)
@@ -61,15 +64,36 @@ func (e *Engine) WSConnect(ctx context.Context, conn string, query url.Values) e
 	}
 	var b session.Batch
 	b.Probe(conn)
-	_, err = e.commit(ctx, sid, st, &b)
+	if _, err = e.commit(ctx, sid, st, &b); err == nil && e.cfg.Pump {
+		e.conns.set(conn, sid)
+	}
 	return requestError(err)
+}
+
+// loadConn loads the session connection conn belongs to (as its transport or its upgrade
+// probe): by the session's id when this process remembers it (connSessions), else through the
+// store's index of connections. A connection its session no longer names is ErrNotFound, as
+// for LoadConn.
+func (e *Engine) loadConn(ctx context.Context, conn string) (*session.State, error) {
+	sid, ok := e.conns.get(conn)
+	if !ok {
+		return e.cfg.Store.LoadConn(ctx, conn)
+	}
+	st, err := e.cfg.Store.Load(ctx, sid)
+	if err != nil {
+		return nil, err
+	}
+	if st.Conn != conn && st.Probe != conn {
+		return nil, session.ErrNotFound
+	}
+	return st, nil
 }
 
 // WSOpen runs right after $connect returned (API Gateway cannot send during $connect): it
 // sends the open packet of a session created by WSConnect. ErrGone means the connection is
 // not usable yet (or any more); the caller retries with a short backoff.
 func (e *Engine) WSOpen(ctx context.Context, conn string) error {
-	st, err := e.cfg.Store.LoadConn(ctx, conn)
+	st, err := e.loadConn(ctx, conn)
 	if err != nil {
 		return err
 	}
@@ -101,7 +125,7 @@ func (e *Engine) WSOpenRetry(ctx context.Context, conn string) error {
 // Sender before it returns (unless WebSockets are pumped). After an error the caller closes
 // the connection.
 func (e *Engine) WSMessage(ctx context.Context, conn string, frame []byte, binary bool) error {
-	st, err := e.cfg.Store.LoadConn(ctx, conn)
+	st, err := e.loadConn(ctx, conn)
 	if err != nil {
 		return err
 	}
@@ -171,7 +195,8 @@ func (e *Engine) upgradePingHint() time.Time {
 // WSDisconnect handles the $disconnect route: the session ends with "transport close", or, for
 // a probe that never completed, the probe is forgotten and the session stays on polling.
 func (e *Engine) WSDisconnect(ctx context.Context, conn string) error {
-	st, err := e.cfg.Store.LoadConn(ctx, conn)
+	defer e.conns.drop(conn)
+	st, err := e.loadConn(ctx, conn)
 	if errors.Is(err, session.ErrNotFound) {
 		return nil
 	}
