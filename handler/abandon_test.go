@@ -34,13 +34,9 @@ func (s *stallingStore) Read(ctx context.Context, sid string, max int) (*session
 	return s.Store.Read(ctx, sid, max)
 }
 
-// TestCancelledPollDuringStoreCallClosesSession: a GET the client abandons while the store call
-// is in flight (not while the poll waits) ends the session with "transport error" too; the
-// cut-short call is not reported as a store failure. (Found by the official Engine.IO suite on
-// the DynamoDB store, whose calls are slow enough to be cut short.)
-func TestCancelledPollDuringStoreCallClosesSession(t *testing.T) {
-	ms := memory.New(memory.Options{})
-	store := &stallingStore{Store: ms, stalled: make(chan struct{})}
+// echoServer serves the raw Engine.IO echo on store, with long holds, until the test ends.
+func echoServer(t *testing.T, store session.Store) *httptest.Server {
+	t.Helper()
 	eng, err := handler.New(handler.Config{
 		Store: store, App: handler.Echo{}, PollHold: 5 * time.Second,
 		Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
@@ -49,7 +45,18 @@ func TestCancelledPollDuringStoreCallClosesSession(t *testing.T) {
 		t.Fatal(err)
 	}
 	hs := httptest.NewServer(eng)
-	defer hs.Close()
+	t.Cleanup(hs.Close)
+	return hs
+}
+
+// TestCancelledPollDuringStoreCallClosesSession: a GET the client abandons while the store call
+// is in flight (not while the poll waits) ends the session with "transport error" too; the
+// cut-short call is not reported as a store failure. (Found by the official Engine.IO suite on
+// the DynamoDB store, whose calls are slow enough to be cut short.)
+func TestCancelledPollDuringStoreCallClosesSession(t *testing.T) {
+	ms := memory.New(memory.Options{})
+	store := &stallingStore{Store: ms, stalled: make(chan struct{})}
+	hs := echoServer(t, store)
 	c := (&siotest.Server{URL: hs.URL + "/socket.io/"}).Open(t)
 
 	store.armed.Store(true)
@@ -100,15 +107,7 @@ func (s *slowCloseStore) Commit(ctx context.Context, sid string, b *session.Batc
 // by the official Engine.IO suite on a cold DynamoDB Local, about one run in ten.)
 func TestRequestAfterAbandonedPollFindsSessionClosed(t *testing.T) {
 	store := &slowCloseStore{Store: memory.New(memory.Options{}), delay: 300 * time.Millisecond, acquired: make(chan struct{}, 1)}
-	eng, err := handler.New(handler.Config{
-		Store: store, App: handler.Echo{}, PollHold: 5 * time.Second,
-		Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	hs := httptest.NewServer(eng)
-	defer hs.Close()
+	hs := echoServer(t, store)
 	// Cancelled as soon as its lease is taken (the GET is in its store calls) and once it holds.
 	for _, cancelAfter := range []time.Duration{0, 100 * time.Millisecond} {
 		c := (&siotest.Server{URL: hs.URL + "/socket.io/"}).Open(t)
@@ -141,15 +140,7 @@ func TestRequestAfterAbandonedPollFindsSessionClosed(t *testing.T) {
 // within the grace a GET gives the one before it (100 ms) or after it.
 func TestGetDuringAbandonedPollsStoreCall(t *testing.T) {
 	store := &slowCloseStore{Store: memory.New(memory.Options{}), delay: 30 * time.Millisecond, acquired: make(chan struct{}, 1)}
-	eng, err := handler.New(handler.Config{
-		Store: store, App: handler.Echo{}, PollHold: 5 * time.Second,
-		Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	hs := httptest.NewServer(eng)
-	defer hs.Close()
+	hs := echoServer(t, store)
 	for _, callTakes := range []time.Duration{50 * time.Millisecond, 300 * time.Millisecond} {
 		c := (&siotest.Server{URL: hs.URL + "/socket.io/"}).Open(t)
 		call := &slowCall{began: make(chan struct{}), wait: callTakes}

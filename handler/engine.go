@@ -88,10 +88,8 @@ type Engine struct {
 	steps *workers.Pool // runs the pumps' steps
 	polls *pollCache
 	acks  ackTimes
-	// closes are the sessions this process is closing: a request of one waits for its close.
-	closes inFlight
-	gets   activeGets
-	conns  connSessions // with Pump only
+	gets  activeGets
+	conns connSessions // with Pump only
 }
 
 // New validates cfg and returns an Engine.
@@ -268,8 +266,6 @@ func (e *Engine) commitClose(ctx context.Context, sid string, st *session.State,
 
 // closeLogged closes a session outside the request's cancellation: the client may be gone.
 func (e *Engine) closeLogged(ctx context.Context, sid string, reason session.Reason) {
-	done := e.closes.start(sid)
-	defer e.closes.end(sid, done)
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
 	defer cancel()
 	if err := e.closeSession(ctx, sid, reason); err != nil {

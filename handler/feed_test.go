@@ -118,27 +118,36 @@ func TestAnswerGraceFollowsAcks(t *testing.T) {
 	}
 }
 
-// TestAnswerWaitsForLocalAck: a GET that finds the lease held while this process's GET before it
-// is still acknowledging waits for that acknowledgement, however long it takes; with none in
-// flight it does not wait.
+// TestAnswerWaitsForLocalAck: a GET that comes while this process's GET before it is still
+// acknowledging its answer waits for that acknowledgement, however long it takes past the
+// grace; with none in flight it does not wait; a GET before it still held for its client is
+// waited for only the grace (then it is an overlap, which the lease tells).
 func TestAnswerWaitsForLocalAck(t *testing.T) {
-	var a ackTimes
-	if a.wait(context.Background(), "s") {
-		t.Fatal("waited with no acknowledgement in flight")
+	const grace = 100 * time.Millisecond
+	var a activeGets
+	waited := func() time.Duration {
+		start := time.Now()
+		a.wait(context.Background(), "s", grace)
+		return time.Since(start)
 	}
-	done := a.start("s")
+	if d := waited(); d > grace/2 {
+		t.Fatalf("waited %v with no GET in flight", d)
+	}
+	g := a.start("s", context.Background())
+	g.answered.Store(true)
 	go func() {
 		time.Sleep(300 * time.Millisecond)
-		a.end("s", done)
+		a.end("s", g)
 	}()
-	start := time.Now()
-	if !a.wait(context.Background(), "s") {
-		t.Fatal("wait did not report the acknowledgement it waited for")
+	if d := waited(); d < 250*time.Millisecond {
+		t.Fatalf("waited %v, want until the acknowledgement ended (300 ms)", d)
 	}
-	if waited := time.Since(start); waited < 250*time.Millisecond {
-		t.Fatalf("waited %v, want until the acknowledgement ended (300 ms)", waited)
+	if d := waited(); d > grace/2 {
+		t.Fatalf("waited %v again after the acknowledgement ended", d)
 	}
-	if a.wait(context.Background(), "s") {
-		t.Fatal("waited again after the acknowledgement ended")
+	held := a.start("s", context.Background())
+	defer a.end("s", held)
+	if d := waited(); d < grace*9/10 || d > 250*time.Millisecond {
+		t.Fatalf("waited %v for a GET still held for its client, want the grace (%v)", d, grace)
 	}
 }

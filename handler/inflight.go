@@ -3,68 +3,25 @@ package handler
 import (
 	"context"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
-// inFlight follows per-session work in progress on this process (an acknowledgement, a close)
-// that a later request of the same session waits for: such a request may come from the same
-// client a moment later, before the work reached the store.
-type inFlight struct {
-	mu sync.Mutex
-	m  map[string]chan struct{} // by session: closed when its work is done
-}
-
-// start records that sid's work began; end, with what start returned, that it is done.
-func (f *inFlight) start(sid string) chan struct{} {
-	done := make(chan struct{})
-	f.mu.Lock()
-	if f.m == nil {
-		f.m = map[string]chan struct{}{}
-	}
-	f.m[sid] = done
-	f.mu.Unlock()
-	return done
-}
-
-func (f *inFlight) end(sid string, done chan struct{}) {
-	f.mu.Lock()
-	if f.m[sid] == done {
-		delete(f.m, sid)
-	}
-	f.mu.Unlock()
-	close(done)
-}
-
-// wait waits for sid's work in flight on this process, if there is some; it reports whether
-// there was and it ended (not ctx).
-func (f *inFlight) wait(ctx context.Context, sid string) bool {
-	f.mu.Lock()
-	done := f.m[sid]
-	f.mu.Unlock()
-	if done == nil {
-		return false
-	}
-	select {
-	case <-done:
-		return true
-	case <-ctx.Done():
-		return false
-	}
-}
-
 // activeGets are the GETs this process serves, by session. Engine.IO allows one at a time: a GET
-// that comes while this process still serves the session's last one waits a moment for it to
-// end (it may be answering), and, if its client gave it up, until it has closed the session:
-// a client that polls again at once must find the session closed, as on a server that holds
-// sessions in memory.
+// that comes while this process still serves the session's last one waits for it, a moment
+// while it holds for its client (past that it is an overlap, which the lease tells), and until
+// it ends once it answered (it is acknowledging, and lets the lease go with that) or its client
+// gave it up (it is closing the session: a client that polls again at once must find the
+// session closed, as on a server that holds sessions in memory).
 type activeGets struct {
 	mu sync.Mutex
 	m  map[string]*activeGet
 }
 
 type activeGet struct {
-	ctx  context.Context // the GET's request: done once its client gave it up
-	done chan struct{}
+	ctx      context.Context // the GET's request: done once its client gave it up
+	answered atomic.Bool     // its answer is written; it is acknowledging
+	done     chan struct{}
 }
 
 // start records that this process serves a GET of sid, made by a request with context ctx.
@@ -90,7 +47,7 @@ func (a *activeGets) end(sid string, g *activeGet) {
 }
 
 // wait waits for the GET of sid this process serves, if any: up to grace, and past it until
-// that GET ends if its client gave it up; or until ctx ends.
+// that GET ends if it answered or its client gave it up; or until ctx ends.
 func (a *activeGets) wait(ctx context.Context, sid string, grace time.Duration) {
 	a.mu.Lock()
 	g := a.m[sid]
@@ -107,7 +64,7 @@ func (a *activeGets) wait(ctx context.Context, sid string, grace time.Duration) 
 		return
 	case <-t.C:
 	}
-	if g.ctx.Err() == nil {
+	if g.ctx.Err() == nil && !g.answered.Load() {
 		return // still held for its client: an overlap, which the lease tells
 	}
 	select {

@@ -43,8 +43,9 @@ type heldPoll struct {
 	token   string
 	f       *feed
 	holdEnd time.Time
-	let     bool // the lease was let go (with an acknowledgement or without)
-	parked  bool // the feed waits for the session's next GET (pollCache)
+	g       *activeGet // this GET, as the next GET of the session on this process sees it
+	let     bool       // the lease was let go (with an acknowledgement or without)
+	parked  bool       // the feed waits for the session's next GET (pollCache)
 }
 
 // poll serves a GET.
@@ -57,8 +58,8 @@ func (e *Engine) poll(w http.ResponseWriter, r *http.Request, sid string) {
 		p.holdEnd = minTime(p.holdEnd, dl.Add(-deadlineMargin))
 	}
 	e.gets.wait(r.Context(), sid, e.acks.grace())
-	g := e.gets.start(sid, r.Context())
-	defer e.gets.end(sid, g)
+	p.g = e.gets.start(sid, r.Context())
+	defer e.gets.end(sid, p.g)
 	fresh := e.newFeed(sid)
 	prev, err := p.hold(fresh)
 	if err != nil {
@@ -109,11 +110,6 @@ func (p *heldPoll) hold(f *feed) (string, error) {
 		}
 		if !errors.Is(err, session.ErrBusy) {
 			return first, err
-		}
-		if p.e.acks.wait(p.r.Context(), p.sid) {
-			// The GET before, on this process, was acknowledging its answer: it has now.
-			giveUp = p.e.cfg.Now().Add(p.e.acks.grace())
-			continue
 		}
 		if !p.e.cfg.Now().Before(giveUp) {
 			return "", errOverlap
@@ -230,11 +226,10 @@ func (p *heldPoll) answer(body []byte, entries []session.Entry, ping, park bool)
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(p.r.Context()), ackTimeout)
 	defer cancel()
 	p.parked = written && park && p.park(ctx, ack)
-	done := p.e.acks.start(p.sid)
+	p.g.answered.Store(true)
 	start := time.Now()
 	err := p.e.cfg.Store.Ack(ctx, p.sid, ack)
 	p.e.acks.observe(time.Since(start))
-	p.e.acks.end(p.sid, done)
 	if err != nil {
 		p.e.log.Warn("poll: acknowledgement failed", logattr.Session(p.sid), "err", err)
 		if p.parked {
@@ -355,12 +350,11 @@ func (p *heldPoll) abandoned() bool {
 	return true
 }
 
-// ackTimes follows the acknowledgements of this process's GETs: how long they take (a moving
+// ackTimes follows how long the acknowledgements of this process's GETs take (a moving
 // average), which bounds how long the GET after one may find the lease still held on another
-// process, and which are in flight, which a GET after one on this process waits for.
+// process.
 type ackTimes struct {
 	avg atomic.Int64 // nanoseconds
-	inFlight
 }
 
 func (a *ackTimes) observe(d time.Duration) {

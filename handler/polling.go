@@ -54,9 +54,6 @@ func (e *Engine) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 		return
 	}
-	// A request right after one that ended its session (a GET the client abandoned) finds the
-	// session closed, as on a server that holds sessions in memory.
-	e.closes.wait(r.Context(), sid)
 	switch r.Method {
 	case http.MethodGet:
 		e.poll(w, r, sid)

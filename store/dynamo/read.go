@@ -289,12 +289,10 @@ func (s *Store) putLease(ctx context.Context, sid string, lease session.Lease, t
 			attrPK: str(sessionPK(sid)), attrSK: str(leaseSK(lease)),
 			"tok": str(token), "x": num(x), attrExpires: num(x/1000 + 60),
 		},
-		ConditionExpression:    aws.String(cond),
-		ReturnValues:           types.ReturnValueAllOld,
-		ReturnConsumedCapacity: s.returnCapacity(),
-	}
-	if len(values) > 0 {
-		in.ExpressionAttributeValues = values
+		ConditionExpression:       aws.String(cond),
+		ExpressionAttributeValues: values,
+		ReturnValues:              types.ReturnValueAllOld,
+		ReturnConsumedCapacity:    s.returnCapacity(),
 	}
 	out, err := s.db.PutItem(ctx, in)
 	if err != nil {
@@ -318,7 +316,7 @@ func (s *Store) AcquireRead(ctx context.Context, sid string, lease session.Lease
 	}
 	if qerr == nil && (item == nil || numOf(item, "x") == 0) {
 		last := strOf(item, "tok")
-		cond, values := "attribute_not_exists(tok)", map[string]types.AttributeValue{}
+		cond, values := "attribute_not_exists(tok)", map[string]types.AttributeValue(nil)
 		if item != nil {
 			cond, values = "tok = :last AND x = :zero", map[string]types.AttributeValue{":last": str(last), ":zero": num(0)}
 		}
