@@ -29,18 +29,19 @@ const (
 // session when the heartbeat stops ("ping timeout").
 //
 // A session opened over conn gets its open packet from the pump, first: with a pump, the gateway
-// does not call WSOpen. send writes one frame to the connection; an error from it ends the pump.
+// does not call WSOpen. The pump writes to the connection through w, flushing once per wake-up
+// (a wake-up that finds several packets writes them together); an error from w ends the pump.
 // WSPump returns at once: the pump runs on the store's events and its own timers, with no
 // goroutine while it waits (an idle connection costs only its reader's). done is called once,
-// when the pump has ended: with ctx's error when ctx ended, send's error, or, with nil, when
+// when the pump has ended: with ctx's error when ctx ended, w's error, or, with nil, when
 // the session is gone (the caller then closes the connection). It needs a store that is a
 // session.Subscriber.
-func (e *Engine) WSPump(ctx context.Context, conn string, send func(frame []byte, binary bool) error, done func(error)) {
+func (e *Engine) WSPump(ctx context.Context, conn string, w FrameWriter, done func(error)) {
 	if _, ok := e.cfg.Store.(session.Subscriber); !ok {
 		done(errors.New("handler: WSPump needs a store that publishes its commits (session.Subscriber)"))
 		return
 	}
-	p := &pump{e: e, ctx: ctx, conn: conn, send: send, token: newSID(), done: done}
+	p := &pump{e: e, ctx: ctx, conn: conn, w: w, token: newSID(), done: done}
 	p.timer = time.AfterFunc(time.Hour, p.wake)
 	p.timer.Stop()
 	p.stopCtx = context.AfterFunc(ctx, p.wake)
@@ -55,7 +56,7 @@ type pump struct {
 	ctx     context.Context
 	sid     string // empty until the first step loaded the session
 	conn    string
-	send    func(frame []byte, binary bool) error
+	w       FrameWriter
 	token   string
 	f       *feed
 	renewAt time.Time // when the write lease is due for renewal; zero: not held
@@ -164,7 +165,10 @@ func (p *pump) open() error {
 		return err
 	}
 	if st.Conn == p.conn {
-		if err := p.send(p.e.openPacket(&st.Session), false); err != nil {
+		if err := p.w.WriteFrame(p.e.openPacket(&st.Session), false); err != nil {
+			return err
+		}
+		if err := p.w.Flush(); err != nil {
 			return err
 		}
 	}
@@ -186,16 +190,20 @@ func (p *pump) lease(until time.Time) time.Time {
 	return until
 }
 
-// write writes entries and the ping, and hands them to the acknowledgements.
+// write writes entries and the ping, and once they are flushed hands them to the
+// acknowledgements.
 func (p *pump) write(entries []session.Entry, ping bool) error {
 	_, err := writeEntries(entries, ping, func(frame []byte, binary bool) error {
-		err := p.send(frame, binary)
+		err := p.w.WriteFrame(frame, binary)
 		if errors.Is(err, ErrFrameRefused) {
 			p.e.log.Warn("pump: frame dropped", logattr.Session(p.sid), "bytes", len(frame), "binary", binary, "err", err)
 			return nil
 		}
 		return err
 	})
+	if err == nil {
+		err = p.w.Flush()
+	}
 	if err != nil {
 		return err
 	}

@@ -23,6 +23,15 @@ type Sender interface {
 	Close(ctx context.Context, conn string) error
 }
 
+// FrameWriter is a WebSocket connection held by this process, as its pump writes it
+// ([Engine.WSPump]): WriteFrame may keep the frame in memory until Flush, which writes every frame
+// kept so far (in one system call, where it can). A frame is written once Flush returned nil; an
+// error from either means the connection is broken.
+type FrameWriter interface {
+	WriteFrame(frame []byte, binary bool) error
+	Flush() error
+}
+
 // Errors a Sender returns.
 var (
 	// ErrGone means a WebSocket connection no longer exists (API Gateway's GoneException, 410).

@@ -50,7 +50,7 @@ type Routes interface {
 // Pumper is implemented by route handlers that deliver a connection's frames from the process
 // holding it (handler.Engine.WSPump): the gateway runs it for each connection, with Options.Pump.
 type Pumper interface {
-	WSPump(ctx context.Context, conn string, send func(frame []byte, binary bool) error, done func(error))
+	WSPump(ctx context.Context, conn string, w handler.FrameWriter, done func(error))
 }
 
 // Gateway accepts WebSocket connections and relays frames between processes.
@@ -72,6 +72,7 @@ type Gateway struct {
 
 type conn struct {
 	ws     *websocket.Conn
+	out    *corked       // under ws's write buffer
 	mu     sync.Mutex    // serializes writes
 	closed chan struct{} // closed when the server closes the connection
 	done   chan struct{} // closed when that close handshake has finished
@@ -190,14 +191,15 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	// The request's context ends when ServeHTTP returns; the connection's outlives it.
 	ctx := context.WithoutCancel(r.Context())
 	// The Origin was checked above, by the policy that CORS follows too.
-	ws, err := websocket.Accept(smallBuffers{w}, r, &websocket.AcceptOptions{InsecureSkipVerify: true})
+	sb := &smallBuffers{ResponseWriter: w}
+	ws, err := websocket.Accept(sb, r, &websocket.AcceptOptions{InsecureSkipVerify: true})
 	if err != nil {
 		g.log.Info("websocket accept failed", "err", err)
 		_ = g.routes.WSDisconnect(ctx, id)
 		return
 	}
 	ws.SetReadLimit(g.maxFrame)
-	c := &conn{ws: ws, closed: make(chan struct{}), done: make(chan struct{})}
+	c := &conn{ws: ws, out: sb.out, closed: make(chan struct{}), done: make(chan struct{})}
 	g.mu.Lock()
 	g.conns[id] = c
 	g.mu.Unlock()
@@ -269,10 +271,14 @@ func (g *Gateway) disconnect(ctx context.Context, id string, c *conn) {
 const wsBufferSize = 1024
 
 // smallBuffers is the ResponseWriter an upgrade hijacks: it hands the connection over with
-// buffers of wsBufferSize (larger if net/http had buffered more of the connection already).
-type smallBuffers struct{ http.ResponseWriter }
+// buffers of wsBufferSize (larger if net/http had buffered more of the connection already), the
+// write buffer's through out.
+type smallBuffers struct {
+	http.ResponseWriter
+	out *corked
+}
 
-func (w smallBuffers) Hijack() (net.Conn, *bufio.ReadWriter, error) {
+func (w *smallBuffers) Hijack() (net.Conn, *bufio.ReadWriter, error) {
 	nc, brw, err := http.NewResponseController(w.ResponseWriter).Hijack()
 	if err != nil {
 		return nil, nil, err
@@ -289,7 +295,8 @@ func (w smallBuffers) Hijack() (net.Conn, *bufio.ReadWriter, error) {
 		nc.Close()
 		return nil, nil, err
 	}
-	return nc, bufio.NewReadWriter(br, bufio.NewWriterSize(nc, wsBufferSize)), nil
+	w.out = &corked{Conn: nc}
+	return nc, bufio.NewReadWriter(br, bufio.NewWriterSize(w.out, wsBufferSize)), nil
 }
 
 // refuse answers an upgrade that the Origin check or $connect refused: with the Engine.IO error
@@ -324,8 +331,7 @@ func (g *Gateway) startPump(ctx context.Context, id string, c *conn, ended func(
 		ended()
 		return
 	}
-	send := func(frame []byte, binary bool) error { return g.write(ctx, c, frame, binary) }
-	p.WSPump(ctx, id, send, func(err error) {
+	p.WSPump(ctx, id, frameWriter{ctx, c}, func(err error) {
 		defer ended()
 		switch {
 		case ctx.Err() != nil: // the connection ended first
