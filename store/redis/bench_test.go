@@ -26,7 +26,7 @@ func benchStores(b *testing.B, bench func(b *testing.B, s *redis.Store)) {
 	// Heartbeats far off (the sessions' are an hour and more, the TTL longer still): a long
 	// benchmark never finds a session expired or a ping due. Room logs keep the default
 	// retention, 2 minutes, so a benchmark's logs keep every entry.
-	opt := redis.Options{SessionTTL: 3 * time.Hour, Retention: 2 * time.Minute}
+	opt := redis.Options{SessionTTL: 3 * time.Hour, Retention: 2 * time.Minute, Pumped: true}
 	b.Run("miniredis", func(b *testing.B) {
 		mr := miniredis.RunT(b)
 		rdb := goredis.NewClient(&goredis.Options{Addr: mr.Addr()})

@@ -145,11 +145,11 @@ func newHub(rdb goredis.UniversalClient, prefix string) *hub {
 func (h *hub) topics(sid string, rooms []session.RoomRef) ([]string, []*session.RoomRef) {
 	names := make([]string, 0, len(rooms)+1)
 	refs := make([]*session.RoomRef, 0, len(rooms)+1)
-	names = append(names, h.prefix+":w:s:"+sid)
+	names = append(names, sessionChannel(h.prefix, sid))
 	refs = append(refs, nil)
 	for i := range rooms {
 		r := rooms[i]
-		names = append(names, h.prefix+":w:r:"+strconv.Itoa(len(r.Namespace))+":"+r.Namespace+":"+r.Room)
+		names = append(names, roomChannel(h.prefix, r.Namespace, r.Room))
 		refs = append(refs, &r)
 	}
 	return names, refs
@@ -270,7 +270,7 @@ func (h *hub) loggedAfter(ctx context.Context, rooms []*session.RoomRef, id sess
 
 // roomLogKey is the key of a room's log (lua/keys.lua's room_key).
 func (h *hub) roomLogKey(r *session.RoomRef) string {
-	return h.prefix + ":r:{" + strconv.Itoa(len(r.Namespace)) + ":" + r.Namespace + ":" + r.Room + "}"
+	return roomKey(h.prefix, r.Namespace, r.Room)
 }
 
 // watchChannels subscribes the channels (refs: the room of each, nil for a session's) and

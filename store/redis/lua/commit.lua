@@ -6,13 +6,17 @@
 -- ARGV[7] required pong (ms), '' for none: the commit applies only while the session's pong is
 --         this and its namespace-connect deadline is ARGV[8] ('' for none); else {'ALIVE'}
 -- ARGV[9] '1' when WebSockets are pumped: no member sets, no sessions to push to
--- ARGV[10..] operations, each an opcode and its arguments:
+-- ARGV[10] the session's channel  ARGV[11] the oldest id a room log keeps (now - retention)
+-- ARGV[12..] operations, each an opcode and its arguments:
 --   C nsp id        connect: socket id joins its own room and the namespace-wide room ''
 --   X nsp           disconnect: rooms become "left" (readable up to now), socket removed
 --   J nsp room      join           L nsp room   leave
 --   D nsp data      per-socket data
 --   S payload       append to this session's log
---   B nsp n room*n m except*m payload   append once to each room's log
+--   B n key*n channel*n members*n except tail payload   append once to each room's log: the
+--                   rooms' log keys, channels and member sets ('' each when pumped), the
+--                   NUL-separated rooms whose members the entry is not for, and the entry's
+--                   event after its id (the Go side builds these: string building in Lua is slow)
 --   P at            pong at unix ms (the pong never moves back)
 --   A data          pending (incomplete binary) packet; '' clears it
 --   R conn          an upgrade probe from websocket connection conn (indexed to this session);
@@ -22,8 +26,10 @@
 --   Q reason owes   close ('1' owes: the client asked; later operations are ignored)
 -- Returns {'OK', sid*} where the sids are websocket sessions with new packets to push (this one
 -- included), or {'GONE'} (no such session, or closed), or {'ALIVE'}.
--- Every entry published on a channel carries its id (see entry_event); a change of the session's
--- state publishes 'c' and a fresh id on its channel, so that a watcher reads it again.
+-- Every entry is published on its log's channel as an event: 'e' id ' ' #except '\n' except
+-- payload, where except is the NUL-separated rooms of the namespace whose members the entry is
+-- not for (store.go parses it); a change of the session's state publishes 'c' and a fresh id on
+-- its channel, so that a watcher reads it again.
 -- Session hash fields: pi, pt (ping interval/timeout ms), pong (ms), ps (ping sent 0/1),
 -- cd (namespace-connect deadline ms, until the first connect), tr (transport), cn (websocket
 -- connection), pr (probing connection), pb (pending packet), cur (read cursor id), ql (the id
@@ -31,15 +37,15 @@
 -- owed), n:<nsp> socket id, r:<nsp> rooms "room\0join\0...", l:<nsp> left
 -- "room\0join\0leave\0...", ln (the namespaces with l: fields), d:<nsp> data.
 
-local now = tonumber(ARGV[1])
 local prefix = ARGV[2]
 local ttl = ARGV[3]
-local retention = tonumber(ARGV[4])
+local retention = ARGV[4]
 local sid = ARGV[6]
 local pumped = ARGV[9] == '1'
+local channel = ARGV[10]
 local sess, slog = KEYS[1], KEYS[2]
 
-local h = redis.call('HMGET', sess, 'pong', 'cd', 'cl', 'tr', 'ln')
+local h = redis.call('HMGET', sess, 'pong', 'cd', 'cl', 'tr', 'ln', 'cn')
 if not h[1] or h[3] then
   -- A session whose keys expired without a close still has hints in the sweeper's index.
   redis.call('ZREM', prefix .. ':alive', sid)
@@ -54,17 +60,20 @@ local tracked = ws and not pumped -- a websocket member that commits push to
 
 local idkey = prefix .. ':id'
 local last = redis.call('GET', idkey) or '0-0'
-local last_time = string.sub(last, 1, string.find(last, '-', 1, true) - 1)
-local last_ms, last_seq = parse_id(last)
+local dash = string.find(last, '-', 1, true)
+local last_time = string.sub(last, 1, dash - 1)
+local last_seq -- a number once an id was drawn from the same millisecond or an earlier one
 local last_changed = false
-local minid -- the oldest id a room log keeps, once a broadcast needs it
+-- The next id: now's first, or the next sequence after the last id (a clock behind the last
+-- id's keeps the ids in order). Times compare as digit strings, without numbers, where they can.
 local function next_id()
-  if now > last_ms then
-    last_ms, last_seq, last_time = now, 0, ARGV[1]
+  local t = ARGV[1]
+  if #t > #last_time or (#t == #last_time and t > last_time) then
+    last_time, last_seq = t, 0
   else
-    last_seq = last_seq + 1
+    last_seq = (last_seq or tonumber(string.sub(last, dash + 1))) + 1
   end
-  last = last_time .. '-' .. last_seq
+  last = last_time .. '-' .. decimal(last_seq)
   last_changed = true
   return last
 end
@@ -117,7 +126,7 @@ end
 
 local flush, flush_self = {}, false
 local changed = false
-local i = 10
+local i = 12
 while i <= #ARGV do
   local op = ARGV[i]
   if op == 'C' then
@@ -164,37 +173,30 @@ while i <= #ARGV do
     local id = next_id()
     redis.call('XADD', slog, id, 'p', ARGV[i + 1])
     redis.call('HSET', sess, 'ql', id)
-    redis.call('PUBLISH', session_channel(prefix, sid), entry_event(id, '', ARGV[i + 1]))
+    redis.call('PUBLISH', channel, 'e' .. id .. ' 0\n' .. ARGV[i + 1])
     if ws then flush_self = true end
     i = i + 2
   elseif op == 'B' then
-    local nsp = ARGV[i + 1]
-    local n = tonumber(ARGV[i + 2])
-    local m = tonumber(ARGV[i + 3 + n])
-    local except = {}
-    for k = 1, m do except[k] = ARGV[i + 3 + n + k] end
-    local payload = ARGV[i + 4 + n + m]
+    local n = tonumber(ARGV[i + 1])
+    local x, payload = ARGV[i + 2 + 3 * n], ARGV[i + 4 + 3 * n]
     local id = next_id()
-    minid = minid or fmt_id(now - retention, 0)
-    local x = table.concat(except, '\0')
-    local event = entry_event(id, x, payload)
+    local event = 'e' .. id .. ARGV[i + 3 + 3 * n] .. payload
     for k = 1, n do
-      local room = ARGV[i + 2 + k]
-      local key = room_key(prefix, nsp, room)
-      if m > 0 then
-        redis.call('XADD', key, 'MINID', '~', minid, id, 'p', payload, 'x', x)
+      local key = ARGV[i + 1 + k]
+      if x ~= '' then
+        redis.call('XADD', key, 'MINID', '~', ARGV[11], id, 'p', payload, 'x', x)
       else
-        redis.call('XADD', key, 'MINID', '~', minid, id, 'p', payload)
+        redis.call('XADD', key, 'MINID', '~', ARGV[11], id, 'p', payload)
       end
       redis.call('PEXPIRE', key, retention)
-      redis.call('PUBLISH', room_channel(prefix, nsp, room), event)
+      redis.call('PUBLISH', ARGV[i + 1 + n + k], event)
       if not pumped then
-        for _, member in ipairs(redis.call('SMEMBERS', member_key(prefix, nsp, room))) do
+        for _, member in ipairs(redis.call('SMEMBERS', ARGV[i + 1 + 2 * n + k])) do
           flush[member] = true
         end
       end
     end
-    i = i + 5 + n + m
+    i = i + 5 + 3 * n
   elseif op == 'P' then
     local at = ARGV[i + 1]
     if tonumber(at) > tonumber(h[1]) then
@@ -226,6 +228,7 @@ while i <= #ARGV do
     if conn and not ws then
       redis.call('HSET', sess, 'tr', 'websocket', 'cn', conn)
       redis.call('HDEL', sess, 'pr')
+      h[6] = conn
       ws = true
       tracked = not pumped
       if tracked then each_room(member_add) end
@@ -253,7 +256,7 @@ while i <= #ARGV do
     redis.call('PEXPIRE', sess, ARGV[5])
     redis.call('ZREM', prefix .. ':alive', sid)
     redis.call('ZREM', prefix .. ':ping', sid)
-    redis.call('PUBLISH', session_channel(prefix, sid), 'c' .. next_id())
+    redis.call('PUBLISH', channel, 'c' .. next_id())
     redis.call('SET', idkey, last)
     local out = { 'OK' }
     flush[sid] = nil
@@ -287,12 +290,12 @@ if left_nsps then
   redis.call('HSET', sess, 'ln', table.concat(list, '\0'))
 end
 if changed then
-  redis.call('PUBLISH', session_channel(prefix, sid), 'c' .. next_id())
+  redis.call('PUBLISH', channel, 'c' .. next_id())
 end
 if last_changed then redis.call('SET', idkey, last) end
 redis.call('PEXPIRE', sess, ttl)
 redis.call('PEXPIRE', slog, ttl)
-local conn = ws and redis.call('HGET', sess, 'cn')
+local conn = ws and h[6]
 if conn then redis.call('PEXPIRE', prefix .. ':c:' .. conn, ttl) end
 if flush_self and not pumped then flush[sid] = true end
 local out = { 'OK' }

@@ -3,12 +3,6 @@
 -- Entry ids are Redis stream ids "<ms>-<seq>" drawn from one store-wide sequence (key <prefix>:id),
 -- so entries of different logs compare in commit order.
 
--- parse_id returns an id's time and sequence numbers.
-local function parse_id(s)
-  local d = string.find(s, '-', 1, true)
-  return tonumber(string.sub(s, 1, d - 1)), tonumber(string.sub(s, d + 1))
-end
-
 -- id_lt compares two ids without converting them to numbers where it can (a script compares
 -- many ids, a read sorts its entries, and a conversion costs a few hundred nanoseconds). Ids have
 -- no leading zeros: a longer time part is a later time; two ids whose parts have the same lengths
@@ -28,10 +22,6 @@ end
 local function id_max(a, b)
   if id_lt(a, b) then return b end
   return a
-end
-
-local function fmt_id(ms, seq)
-  return string.format('%.0f-%.0f', ms, seq)
 end
 
 -- Room names may hold any byte but NUL; lists of them are NUL-separated.

@@ -1,4 +1,4 @@
--- Key and channel names, and the events published on channels (store.go parses them).
+-- Key names for the scripts that build them (the Go side builds the rest: keys.go).
 
 -- decimal is n's decimal digits; short ones without Lua's number formatting (a sprintf, about a
 -- microsecond): names and except lists are short.
@@ -25,22 +25,8 @@ local function room_key(prefix, nsp, room)
   return room_key_base(prefix, nsp) .. room .. '}'
 end
 
-local function room_channel(prefix, nsp, room)
-  return prefix .. ':w:r:' .. room_suffix(nsp, room)
-end
-
-local function session_channel(prefix, sid)
-  return prefix .. ':w:s:' .. sid
-end
-
 -- The websocket members of a room: the sessions a broadcast there must be pushed to (polling
 -- members read the room log on their own, so only websocket sessions are listed).
 local function member_key(prefix, nsp, room)
   return prefix .. ':m:{' .. room_suffix(nsp, room) .. '}'
-end
-
--- An entry event: 'e' id ' ' #except '\n' except payload, where except is the NUL-separated rooms
--- of the namespace whose members the entry is not for (store.go parses it).
-local function entry_event(id, except, payload)
-  return 'e' .. id .. ' ' .. decimal(#except) .. '\n' .. except .. payload
 end

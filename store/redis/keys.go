@@ -1,0 +1,22 @@
+package redis
+
+import "strconv"
+
+// The names of keys and channels the Go side computes (lua/keys.lua computes the same ones for
+// the scripts that need them; TestKeyNames holds the two together). The namespace's length keeps
+// "<nsp>:<room>" unambiguous whatever either contains; a room's keys carry it in braces, their
+// hash tag.
+
+func roomSuffix(nsp, room string) string { return strconv.Itoa(len(nsp)) + ":" + nsp + ":" + room }
+
+// roomKey is the key of a room's log.
+func roomKey(prefix, nsp, room string) string { return prefix + ":r:{" + roomSuffix(nsp, room) + "}" }
+
+// roomChannel is the channel a room's entries are published on.
+func roomChannel(prefix, nsp, room string) string { return prefix + ":w:r:" + roomSuffix(nsp, room) }
+
+// memberKey is the set of a room's WebSocket members that a commit pushes to (unpumped stores).
+func memberKey(prefix, nsp, room string) string { return prefix + ":m:{" + roomSuffix(nsp, room) + "}" }
+
+// sessionChannel is the channel of a session's own entries and changes.
+func sessionChannel(prefix, sid string) string { return prefix + ":w:s:" + sid }
