@@ -2,23 +2,24 @@ package localgw
 
 import (
 	"context"
+	"encoding/binary"
 	"net"
 	"sync"
 	"time"
 
-	"github.com/coder/websocket"
-
 	"github.com/serverless-socketio/server/handler"
 )
 
-// corked is the connection under a WebSocket's write buffer. While it is held, what the websocket
-// package flushes stays in memory, and release writes all of it at once: a pump that writes ten
-// frames makes one system call, not ten (a write is most of a delivery's cost). Frames keep their
-// order: every write goes through it, held or not.
+// corked is the connection under a WebSocket's write buffer. The gateway writes its data frames
+// here itself (frame), and the websocket package writes its control frames (pongs, the close)
+// through it. Frames are held in memory until release writes all of them at once: a pump that
+// writes ten frames makes one system call, not ten (a write is most of a delivery's cost). Frames
+// keep their order: every write goes through it, held or not.
 type corked struct {
 	net.Conn
-	mu   sync.Mutex
-	held *[]byte // nil: writes go through
+	mu     sync.Mutex
+	held   *[]byte         // nil: writes go through
+	closed <-chan struct{} // closed once the server closes the connection: no data frame after it
 }
 
 // heldBuffers lends held writes their buffer, so that an idle connection keeps none.
@@ -41,9 +42,48 @@ func (c *corked) Write(p []byte) (int, error) {
 func (c *corked) hold() {
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	c.holdLocked()
+}
+
+func (c *corked) holdLocked() {
 	if c.held == nil {
 		c.held = heldBuffers.Get().(*[]byte)
 	}
+}
+
+// frame holds a data frame (text, or binary), as a server sends it (RFC 6455 §5.2: final, not
+// masked); it reports false, holding nothing, once the server closed the connection: the close
+// frame it sent is the last.
+func (c *corked) frame(p []byte, isBinary bool) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	select {
+	case <-c.closed:
+		return false
+	default:
+	}
+	c.holdLocked()
+	*c.held = appendFrame(*c.held, p, isBinary)
+	return true
+}
+
+// appendFrame appends a final, unmasked data frame carrying p.
+func appendFrame(b, p []byte, isBinary bool) []byte {
+	op := byte(0x1) // text
+	if isBinary {
+		op = 0x2
+	}
+	b = append(b, 0x80|op)
+	switch n := len(p); {
+	case n < 126:
+		b = append(b, byte(n))
+	case n <= 0xffff:
+		b = append(b, 126, byte(n>>8), byte(n))
+	default:
+		b = append(b, 127)
+		b = binary.BigEndian.AppendUint64(b, uint64(n))
+	}
+	return append(b, p...)
 }
 
 // release writes what was held, giving up when ctx ends, and lets writes go through again.
@@ -78,15 +118,7 @@ type frameWriter struct {
 }
 
 func (w frameWriter) WriteFrame(frame []byte, binary bool) error {
-	typ := websocket.MessageText
-	if binary {
-		typ = websocket.MessageBinary
-	}
-	w.c.mu.Lock()
-	defer w.c.mu.Unlock()
-	w.c.out.hold()
-	// Held, the write only copies the frame: no deadline is needed until Flush.
-	if err := w.c.ws.Write(context.Background(), typ, frame); err != nil {
+	if !w.c.out.frame(frame, binary) {
 		return handler.ErrGone
 	}
 	return nil

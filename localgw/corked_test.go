@@ -31,7 +31,7 @@ func (c *countingConn) count() int {
 
 // TestCorked: held writes reach the connection in one write at release, in order; writes that
 // are not held go through at once; a release whose context ended gives up on a peer that does
-// not read.
+// not read; no data frame is taken after the server's close.
 func TestCorked(t *testing.T) {
 	a, b := net.Pipe()
 	defer a.Close()
@@ -97,4 +97,18 @@ func TestCorked(t *testing.T) {
 		t.Fatal("release did not give up when its context ended")
 	}
 	go io.Copy(io.Discard, y) //nolint:errcheck
+
+	// Once the server closed the connection, no data frame is taken.
+	closed := make(chan struct{})
+	done := &corked{Conn: cc, closed: closed}
+	if !done.frame([]byte("4a"), false) {
+		t.Fatal("a frame before the close was refused")
+	}
+	close(closed)
+	if done.frame([]byte("4b"), false) {
+		t.Fatal("a frame after the server's close was taken")
+	}
+	if got := len(*done.held); got != 4 {
+		t.Fatalf("%d bytes held, want the first frame's 4", got)
+	}
 }

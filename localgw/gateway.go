@@ -200,6 +200,7 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	ws.SetReadLimit(g.maxFrame)
 	c := &conn{ws: ws, out: sb.out, closed: make(chan struct{}), done: make(chan struct{})}
+	sb.out.closed = c.closed
 	g.mu.Lock()
 	g.conns[id] = c
 	g.mu.Unlock()
@@ -420,16 +421,15 @@ func (g *Gateway) local(ctx context.Context, id string, op byte, frame []byte, b
 // the connection (ErrGone), unless it failed because the caller's context ended first: then the
 // connection is not the one to blame.
 func (g *Gateway) write(ctx context.Context, c *conn, frame []byte, binary bool) error {
-	typ := websocket.MessageText
-	if binary {
-		typ = websocket.MessageBinary
-	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if err := ctx.Err(); err != nil {
 		return err
 	}
-	if err := c.ws.Write(ctx, typ, frame); err != nil {
+	if !c.out.frame(frame, binary) {
+		return handler.ErrGone
+	}
+	if err := c.out.release(ctx); err != nil {
 		if ctx.Err() != nil {
 			return ctx.Err()
 		}

@@ -1,6 +1,7 @@
 package localgw_test
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -324,5 +325,33 @@ func relayAcrossProcesses(t *testing.T, rdb *goredis.Client) {
 	expect(t, ws, msg("to the upgraded"))
 	if status, _ := siotest.Do(t, http.MethodGet, p.URL, ""); status != http.StatusBadRequest {
 		t.Fatalf("GET on A after the upgrade on B: %d, want 400", status)
+	}
+}
+
+// TestFrameLengths: the gateway's own framing (corked.frame) carries every payload length
+// across the boundaries of RFC 6455's three length encodings, text and binary, to an
+// independent client (the websocket package's). The pump's frames, several to a write, are
+// framed the same way (TestPumpBroadcastOrder reads them).
+func TestFrameLengths(t *testing.T) {
+	srv := siotest.StartWS(t, handler.Echo{}, handler.Config{}, siotest.WSOptions{})
+	c, sid := srv.OpenWS(t)
+	conn := mustLoad(t, srv, sid).Conn
+	lengths := []int{1, 2, 125, 126, 127, 1000, 65535, 65536, 70000}
+	payload := func(n int, fill byte) []byte {
+		b := bytes.Repeat([]byte{fill}, n)
+		b[0] = '4'
+		return b
+	}
+	for _, n := range lengths {
+		for _, bin := range []bool{false, true} {
+			p := payload(n, byte('a'+n%26))
+			if err := srv.Gateway.Send(ctx(t), conn, p, bin); err != nil {
+				t.Fatalf("Send of %d bytes: %v", n, err)
+			}
+			f := c.Read()
+			if f.Binary != bin || !bytes.Equal(f.Data, p) {
+				t.Fatalf("sent %d bytes (binary %v); read %d bytes (binary %v), equal %v", n, bin, len(f.Data), f.Binary, bytes.Equal(f.Data, p))
+			}
+		}
 	}
 }

@@ -2,8 +2,9 @@ package redis
 
 import "strconv"
 
-// The names of keys and channels the Go side computes (lua/keys.lua computes the same ones for
-// the scripts that need them; TestKeyNames holds the two together). The namespace's length keeps
+// The names of keys and channels the Go side computes (lua/keys.lua computes the room's log and
+// member set for the scripts that build them; where the two disagreed, a room's entries or members
+// would not be found, and the store's conformance suite fails). The namespace's length keeps
 // "<nsp>:<room>" unambiguous whatever either contains; a room's keys carry it in braces, their
 // hash tag.
 
