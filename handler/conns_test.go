@@ -18,19 +18,27 @@ type nopSender struct{}
 func (nopSender) Send(context.Context, string, []byte, bool) error { return nil }
 func (nopSender) Close(context.Context, string) error              { return nil }
 
-// TestConnSessions: with a pump, a connection's frames load its session by the id remembered at
-// its $connect, and still find a connection its session no longer names unknown (a closed
-// session, an upgrade probe that ended), as LoadConn does; $disconnect forgets it.
-func TestConnSessions(t *testing.T) {
-	ctx := context.Background()
+// pumpedEngine returns an Engine with pumps on a memory store, a session opened over connection
+// conn by its $connect.
+func pumpedEngine(t *testing.T, conn string) *Engine {
+	t.Helper()
 	e, err := New(Config{Store: memory.New(memory.Options{}), App: Echo{}, Sender: nopSender{}, Pump: true,
 		Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := e.WSConnect(ctx, "c1", url.Values{"EIO": {"4"}, "transport": {"websocket"}}); err != nil {
+	if err := e.WSConnect(context.Background(), conn, url.Values{"EIO": {"4"}, "transport": {"websocket"}}); err != nil {
 		t.Fatal(err)
 	}
+	return e
+}
+
+// TestConnSessions: with a pump, a connection's frames load its session by the id remembered at
+// its $connect, and still find a connection its session no longer names unknown (a closed
+// session, an upgrade probe that ended), as LoadConn does; $disconnect forgets it.
+func TestConnSessions(t *testing.T) {
+	ctx := context.Background()
+	e := pumpedEngine(t, "c1")
 	sid, ok := e.conns.get("c1")
 	if !ok {
 		t.Fatal("the connection's session is not remembered after $connect")

@@ -3,16 +3,12 @@ package handler
 import (
 	"context"
 	"errors"
-	"io"
-	"log/slog"
-	"net/url"
 	"strconv"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/serverless-socketio/server/session"
-	"github.com/serverless-socketio/server/store/memory"
 )
 
 // recordingWriter is a FrameWriter that records what is flushed; failFlush makes that Flush
@@ -55,14 +51,7 @@ func (w *recordingWriter) flushes() [][]string {
 func pumpWithQueue(t *testing.T, w FrameWriter) (*Engine, string, <-chan error) {
 	t.Helper()
 	ctx := context.Background()
-	e, err := New(Config{Store: memory.New(memory.Options{}), App: Echo{}, Sender: nopSender{}, Pump: true,
-		Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := e.WSConnect(ctx, "c1", url.Values{"EIO": {"4"}, "transport": {"websocket"}}); err != nil {
-		t.Fatal(err)
-	}
+	e := pumpedEngine(t, "c1")
 	sid, _ := e.conns.get("c1")
 	var b session.Batch
 	for i := range 5 {

@@ -31,7 +31,7 @@ func (s *Store) Mark() uint64 {
 func (s *Store) Watch(ctx context.Context, sid string, rooms []session.RoomRef, mark uint64, after session.ID) (session.Watch, bool, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	w := &watch{s: s, c: make(chan struct{}, 1), topics: make([]topic, 0, len(rooms)+1)}
+	w := &watch{PendingEvents: session.NewPendingEvents(), s: s, topics: make([]topic, 0, len(rooms)+1)}
 	w.topics = append(w.topics, topic{sid: sid})
 	for _, r := range rooms {
 		w.topics = append(w.topics, topic{room: r})
@@ -81,55 +81,15 @@ func (s *Store) publish(events []topicEvent) {
 
 // watch is a memory [session.Watch].
 type watch struct {
+	*session.PendingEvents
 	s      *Store
 	topics []topic
-	c      chan struct{}
-
-	mu      sync.Mutex
-	pending []session.Event
-	notify  func() // replaces c once set (Notify)
-	once    sync.Once
-}
-
-func (w *watch) C() <-chan struct{} { return w.c }
-
-// Notify implements session.Watch.
-func (w *watch) Notify(f func()) {
-	w.mu.Lock()
-	w.notify = f
-	pending := len(w.pending) > 0
-	w.mu.Unlock()
-	select {
-	case <-w.c:
-		pending = true
-	default:
-	}
-	if pending {
-		f()
-	}
-}
-
-func (w *watch) Events() []session.Event {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	ev := w.pending
-	w.pending = nil
-	return ev
+	once   sync.Once
 }
 
 func (w *watch) push(evs ...session.Event) {
-	w.mu.Lock()
-	w.pending = append(w.pending, evs...)
-	notify := w.notify
-	w.mu.Unlock()
-	if notify != nil {
-		notify()
-		return
-	}
-	select {
-	case w.c <- struct{}{}:
-	default:
-	}
+	w.Add(evs...)
+	w.Signal()
 }
 
 func (w *watch) Stop() {

@@ -65,76 +65,20 @@ type hubCommand struct {
 	channels  []string
 }
 
-// maxPending bounds the events a watch keeps for a reader that does not take them: past it they
-// are dropped for one gap (the reader reads the logs instead).
-const maxPending = 4096
-
 type hubWatch struct {
+	*session.PendingEvents
 	h     *hub
 	names []string
-	ch    chan struct{}
 	once  sync.Once
-
-	mu      sync.Mutex
-	pending []session.Event
-	notify  func() // replaces ch once set (Notify)
-}
-
-func (w *hubWatch) C() <-chan struct{} { return w.ch }
-
-// Notify implements session.Watch.
-func (w *hubWatch) Notify(f func()) {
-	w.mu.Lock()
-	w.notify = f
-	pending := len(w.pending) > 0
-	w.mu.Unlock()
-	select {
-	case <-w.ch:
-		pending = true
-	default:
-	}
-	if pending {
-		f()
-	}
 }
 
 func (w *hubWatch) Stop() { w.once.Do(func() { w.h.release(w) }) }
 
-func (w *hubWatch) Events() []session.Event {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	ev := w.pending
-	w.pending = nil
-	return ev
-}
-
 // push queues ev for the reader, who is signalled once the hub has handled the messages at
 // hand (see receive); h.mu is held.
 func (w *hubWatch) push(ev session.Event) {
-	w.mu.Lock()
-	switch {
-	case len(w.pending) < maxPending:
-		w.pending = append(w.pending, ev)
-	case w.pending[0].Kind != session.EventGap:
-		w.pending = append(w.pending[:0], session.Event{Kind: session.EventGap})
-	}
-	w.mu.Unlock()
+	w.Add(ev)
 	w.h.touched = append(w.h.touched, w)
-}
-
-// signal tells the reader that events are pending.
-func (w *hubWatch) signal() {
-	w.mu.Lock()
-	notify := w.notify
-	w.mu.Unlock()
-	if notify != nil {
-		notify()
-		return
-	}
-	select {
-	case w.ch <- struct{}{}:
-	default:
-	}
 }
 
 func newHub(rdb goredis.UniversalClient, prefix string) *hub {
@@ -276,7 +220,7 @@ func (h *hub) roomLogKey(r *session.RoomRef) string {
 // watchChannels subscribes the channels (refs: the room of each, nil for a session's) and
 // returns once they are all active.
 func (h *hub) watchChannels(ctx context.Context, names []string, refs []*session.RoomRef) (*hubWatch, error) {
-	w := &hubWatch{h: h, names: names, ch: make(chan struct{}, 1)}
+	w := &hubWatch{PendingEvents: session.NewPendingEvents(), h: h, names: names}
 	h.mu.Lock()
 	if h.closed {
 		h.mu.Unlock()
@@ -403,7 +347,7 @@ func (h *hub) signal() {
 	h.touched = nil
 	h.mu.Unlock()
 	for _, w := range touched {
-		w.signal()
+		w.Signal()
 	}
 }
 
