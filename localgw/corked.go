@@ -17,10 +17,16 @@ import (
 // keep their order: every write goes through it, held or not.
 type corked struct {
 	net.Conn
-	mu     sync.Mutex
-	held   *[]byte         // nil: writes go through
-	closed <-chan struct{} // closed once the server closes the connection: no data frame after it
+	mu       sync.Mutex
+	held     *[]byte         // nil: writes go through
+	closed   <-chan struct{} // closed once the server closes the connection: no data frame after it
+	deadline time.Time       // the connection's write deadline, as last set
 }
+
+// writeTimeout is how long a write may wait for a client that does not read: past it the
+// connection counts as broken. The deadline is moved forward once half of it has passed, not at
+// every write (a timer per write costs a tenth of a delivery).
+const writeTimeout = 30 * time.Second
 
 // heldBuffers lends held writes their buffer, so that an idle connection keeps none.
 var heldBuffers = sync.Pool{New: func() any { b := make([]byte, 0, 4096); return &b }}
@@ -35,7 +41,24 @@ func (c *corked) Write(p []byte) (int, error) {
 		*c.held = append(*c.held, p...)
 		return len(p), nil
 	}
+	c.keepDeadline(time.Time{})
 	return c.Conn.Write(p)
+}
+
+// keepDeadline sets the connection's write deadline to by, if it is not zero, or keeps it at
+// least half of writeTimeout away; c.mu is held.
+func (c *corked) keepDeadline(by time.Time) {
+	if by.IsZero() {
+		now := time.Now()
+		if c.deadline.Sub(now) > writeTimeout/2 {
+			return
+		}
+		by = now.Add(writeTimeout)
+	}
+	if !by.Equal(c.deadline) {
+		c.deadline = by
+		_ = c.Conn.SetWriteDeadline(by)
+	}
 }
 
 // hold keeps what is written in memory until release.
@@ -86,7 +109,9 @@ func appendFrame(b, p []byte, isBinary bool) []byte {
 	return append(b, p...)
 }
 
-// release writes what was held, giving up when ctx ends, and lets writes go through again.
+// release writes what was held, and lets writes go through again. It gives up at ctx's deadline,
+// or after writeTimeout; a context cancelled without one (the pump's, which ends with its
+// connection) is not watched: the connection is closed when it ends, which ends the write.
 func (c *corked) release(ctx context.Context) error {
 	c.mu.Lock()
 	defer c.mu.Unlock()
@@ -104,8 +129,8 @@ func (c *corked) release(ctx context.Context) error {
 	if len(*b) == 0 {
 		return nil
 	}
-	stop := context.AfterFunc(ctx, func() { _ = c.Conn.SetWriteDeadline(time.Unix(1, 0)) })
-	defer stop()
+	dl, _ := ctx.Deadline()
+	c.keepDeadline(dl)
 	_, err := c.Conn.Write(*b)
 	return err
 }

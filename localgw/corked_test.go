@@ -30,8 +30,8 @@ func (c *countingConn) count() int {
 }
 
 // TestCorked: held writes reach the connection in one write at release, in order; writes that
-// are not held go through at once; a release whose context ended gives up on a peer that does
-// not read; no data frame is taken after the server's close.
+// are not held go through at once; a write has a deadline, its context's or writeTimeout, and
+// gives up on a peer that does not read; no data frame is taken after the server's close.
 func TestCorked(t *testing.T) {
 	a, b := net.Pipe()
 	defer a.Close()
@@ -73,6 +73,10 @@ func TestCorked(t *testing.T) {
 	}
 	if err := c.release(context.Background()); err != nil || cc.count() != 2 {
 		t.Fatalf("a release with nothing held: %v, %d writes, want nothing written", err, cc.count()-2)
+	}
+	// With no deadline of its own, a write may wait writeTimeout for the client.
+	if left := time.Until(c.deadline); left < writeTimeout-time.Second || left > writeTimeout {
+		t.Fatalf("write deadline %v away after a write, want about %v", left, writeTimeout)
 	}
 
 	// A peer that stops reading: the release gives up once its context ends.
