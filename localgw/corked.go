@@ -11,16 +11,21 @@ import (
 )
 
 // corked is the connection under a WebSocket's write buffer. The gateway writes its data frames
-// here itself (frame), and the websocket package writes its control frames (pongs, the close)
-// through it. Frames are held in memory until release writes all of them at once: a pump that
-// writes ten frames makes one system call, not ten (a write is most of a delivery's cost). Frames
-// keep their order: every write goes through it, held or not.
+// here itself (frame), held in memory until release writes all of them at once: a pump that
+// writes ten frames makes one system call, not ten (a write is most of a delivery's cost). The
+// websocket package writes its control frames (pongs, the close) through Write, which sends
+// them at once, after the data frames held before them: frames keep their order, and a close
+// frame never waits in memory. The first write that fails breaks the connection for good: it is
+// closed (its reader ends, and the session with it), and every later write fails, so that a
+// frame cut short is never followed by another and nobody counts frames that did not go out
+// as written.
 type corked struct {
 	net.Conn
 	mu       sync.Mutex
-	held     *[]byte         // nil: writes go through
+	held     *[]byte         // nil: not holding
 	closed   <-chan struct{} // closed once the server closes the connection: no data frame after it
 	deadline time.Time       // the connection's write deadline, as last set
+	err      error           // the first write that failed
 }
 
 // writeTimeout is how long a write may wait for a client that does not read: past it the
@@ -34,23 +39,47 @@ var heldBuffers = sync.Pool{New: func() any { b := make([]byte, 0, 4096); return
 // heldBufferMax is the largest buffer given back to heldBuffers.
 const heldBufferMax = 64 << 10
 
+// Write sends a control frame of the websocket package at once, with the data frames held
+// before it (the holder's later release finds them written).
 func (c *corked) Write(p []byte) (int, error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if c.held != nil {
+	if c.held != nil && len(*c.held) > 0 {
 		*c.held = append(*c.held, p...)
+		err := c.write(*c.held, time.Time{})
+		*c.held = (*c.held)[:0]
+		if err != nil {
+			return 0, err
+		}
 		return len(p), nil
 	}
-	c.keepDeadline(time.Time{})
-	return c.Conn.Write(p)
+	if err := c.write(p, time.Time{}); err != nil {
+		return 0, err
+	}
+	return len(p), nil
 }
 
-// keepDeadline sets the connection's write deadline to by, if it is not zero, or keeps it at
-// least half of writeTimeout away; c.mu is held.
+// write writes b to the connection by the deadline by (zero: writeTimeout); c.mu is held. A
+// failure is kept, and closes the connection.
+func (c *corked) write(b []byte, by time.Time) error {
+	if c.err != nil {
+		return c.err
+	}
+	c.keepDeadline(by)
+	if _, err := c.Conn.Write(b); err != nil {
+		c.err = err
+		_ = c.Conn.Close()
+		return err
+	}
+	return nil
+}
+
+// keepDeadline sets the connection's write deadline to by, if it is not zero and comes before
+// writeTimeout from now, or keeps it at least half of writeTimeout away; c.mu is held.
 func (c *corked) keepDeadline(by time.Time) {
-	if by.IsZero() {
-		now := time.Now()
-		if c.deadline.Sub(now) > writeTimeout/2 {
+	now := time.Now()
+	if by.IsZero() || by.After(now.Add(writeTimeout)) {
+		if c.deadline.Sub(now) > writeTimeout/2 && !c.deadline.After(now.Add(writeTimeout)) {
 			return
 		}
 		by = now.Add(writeTimeout)
@@ -75,11 +104,14 @@ func (c *corked) holdLocked() {
 }
 
 // frame holds a data frame (text, or binary), as a server sends it (RFC 6455 §5.2: final, not
-// masked); it reports false, holding nothing, once the server closed the connection: the close
-// frame it sent is the last.
+// masked); it reports false, holding nothing, once the server closed the connection (the close
+// frame it sent is the last) or a write failed.
 func (c *corked) frame(p []byte, isBinary bool) bool {
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	if c.err != nil {
+		return false
+	}
 	select {
 	case <-c.closed:
 		return false
@@ -109,17 +141,18 @@ func appendFrame(b, p []byte, isBinary bool) []byte {
 	return append(b, p...)
 }
 
-// release writes what was held, and lets writes go through again. It gives up at ctx's deadline,
-// or after writeTimeout; a context cancelled without one (the pump's, which ends with its
-// connection) is not watched: the connection is closed when it ends, which ends the write.
+// release writes what is held and stops holding; it fails if a write on the connection failed
+// before, whoever made it. It gives up at ctx's deadline, or after writeTimeout; a context
+// cancelled without one (the pump's, which ends with its connection) is not watched: the
+// connection is closed when it ends, which ends the write.
 func (c *corked) release(ctx context.Context) error {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	b := c.held
-	if b == nil {
-		return nil
-	}
 	c.held = nil
+	if b == nil {
+		return c.err
+	}
 	defer func() {
 		if cap(*b) <= heldBufferMax {
 			*b = (*b)[:0]
@@ -127,12 +160,10 @@ func (c *corked) release(ctx context.Context) error {
 		}
 	}()
 	if len(*b) == 0 {
-		return nil
+		return c.err
 	}
 	dl, _ := ctx.Deadline()
-	c.keepDeadline(dl)
-	_, err := c.Conn.Write(*b)
-	return err
+	return c.write(*b, dl)
 }
 
 // frameWriter is a connection as its pump writes it (handler.FrameWriter): its frames are held

@@ -29,9 +29,10 @@ func (c *countingConn) count() int {
 	return c.writes
 }
 
-// TestCorked: held writes reach the connection in one write at release, in order; writes that
-// are not held go through at once; a write has a deadline, its context's or writeTimeout, and
-// gives up on a peer that does not read; no data frame is taken after the server's close.
+// TestCorked: data frames are held until release, which writes them in one write, in order; a
+// control frame (the websocket package's Write) goes out at once, after the frames held before
+// it; a write has a deadline, its context's or writeTimeout; no data frame is taken after the
+// server's close.
 func TestCorked(t *testing.T) {
 	a, b := net.Pipe()
 	defer a.Close()
@@ -49,17 +50,23 @@ func TestCorked(t *testing.T) {
 			got <- string(buf[:n])
 		}
 	}()
+	framed := func(texts ...string) string {
+		var out []byte
+		for _, t := range texts {
+			out = appendFrame(out, []byte(t), false)
+		}
+		return string(out)
+	}
 
-	if _, err := c.Write([]byte("one")); err != nil {
+	if _, err := c.Write([]byte("ping")); err != nil {
 		t.Fatal(err)
 	}
-	if s := <-got; s != "one" || cc.count() != 1 {
-		t.Fatalf("a write not held: read %q after %d writes, want \"one\" after 1", s, cc.count())
+	if s := <-got; s != "ping" || cc.count() != 1 {
+		t.Fatalf("a control frame, nothing held: read %q after %d writes, want \"ping\" after 1", s, cc.count())
 	}
-	c.hold()
-	for _, s := range []string{"a", "b", "c"} {
-		if _, err := c.Write([]byte(s)); err != nil {
-			t.Fatal(err)
+	for _, s := range []string{"4a", "4b", "4c"} {
+		if !c.frame([]byte(s), false) {
+			t.Fatal("frame refused")
 		}
 	}
 	if cc.count() != 1 {
@@ -68,8 +75,8 @@ func TestCorked(t *testing.T) {
 	if err := c.release(context.Background()); err != nil {
 		t.Fatal(err)
 	}
-	if s := <-got; s != "abc" || cc.count() != 2 {
-		t.Fatalf("release: read %q after %d writes, want \"abc\" in one", s, cc.count()-1)
+	if s, want := <-got, framed("4a", "4b", "4c"); s != want || cc.count() != 2 {
+		t.Fatalf("release: read %q after %d writes, want %q in one", s, cc.count()-1, want)
 	}
 	if err := c.release(context.Background()); err != nil || cc.count() != 2 {
 		t.Fatalf("a release with nothing held: %v, %d writes, want nothing written", err, cc.count()-2)
@@ -79,28 +86,29 @@ func TestCorked(t *testing.T) {
 		t.Fatalf("write deadline %v away after a write, want about %v", left, writeTimeout)
 	}
 
-	// A peer that stops reading: the release gives up once its context ends.
-	x, y := net.Pipe()
-	defer x.Close()
-	defer y.Close()
-	stuck := &corked{Conn: x}
-	stuck.hold()
-	if _, err := stuck.Write([]byte("never read")); err != nil {
+	// A context's deadline counts up to writeTimeout away, no further.
+	c.frame([]byte("4e"), false)
+	far, cancelFar := context.WithTimeout(context.Background(), time.Hour)
+	defer cancelFar()
+	if err := c.release(far); err != nil {
 		t.Fatal(err)
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
-	defer cancel()
-	ended := make(chan error, 1)
-	go func() { ended <- stuck.release(ctx) }()
-	select {
-	case err := <-ended:
-		if err == nil {
-			t.Fatal("release to a peer that never reads succeeded")
-		}
-	case <-time.After(5 * time.Second):
-		t.Fatal("release did not give up when its context ended")
+	<-got
+	if left := time.Until(c.deadline); left > writeTimeout {
+		t.Fatalf("write deadline %v away after a write with an hour's context, want at most %v", left, writeTimeout)
 	}
-	go io.Copy(io.Discard, y) //nolint:errcheck
+
+	// A control frame while frames are held: all of them, at once, in order.
+	c.frame([]byte("4d"), false)
+	if _, err := c.Write([]byte("close")); err != nil {
+		t.Fatal(err)
+	}
+	if s, want := <-got, framed("4d")+"close"; s != want || cc.count() != 4 {
+		t.Fatalf("a control frame while held: read %q after %d writes, want %q at once", s, cc.count()-3, want)
+	}
+	if err := c.release(context.Background()); err != nil || cc.count() != 4 {
+		t.Fatalf("release after the control frame took the held ones: %v, %d more writes, want none", err, cc.count()-4)
+	}
 
 	// Once the server closed the connection, no data frame is taken.
 	closed := make(chan struct{})
@@ -114,5 +122,40 @@ func TestCorked(t *testing.T) {
 	}
 	if got := len(*done.held); got != 4 {
 		t.Fatalf("%d bytes held, want the first frame's 4", got)
+	}
+}
+
+// TestCorkedWriteFails: a write that fails (here its context's deadline passes: the client does
+// not read) closes the connection and fails every later write, release and frame, whoever makes
+// them: no frame follows one cut short, and no holder counts its frames as written.
+func TestCorkedWriteFails(t *testing.T) {
+	x, y := net.Pipe()
+	defer y.Close()
+	c := &corked{Conn: x}
+	c.frame([]byte("4never read"), false)
+	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
+	defer cancel()
+	ended := make(chan error, 1)
+	go func() { ended <- c.release(ctx) }()
+	select {
+	case err := <-ended:
+		if err == nil {
+			t.Fatal("release to a client that never reads succeeded")
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("release did not give up at its context's deadline")
+	}
+	if c.frame([]byte("4next"), false) {
+		t.Fatal("a frame was taken after a failed write")
+	}
+	if err := c.release(context.Background()); err == nil {
+		t.Fatal("a release after a failed write succeeded")
+	}
+	if _, err := c.Write([]byte("close")); err == nil {
+		t.Fatal("a control frame was written after a failed write")
+	}
+	_ = y.SetReadDeadline(time.Now().Add(5 * time.Second))
+	if _, err := y.Read(make([]byte, 1)); err != io.EOF && err != io.ErrClosedPipe {
+		t.Fatalf("the client's read after the failed write: %v, want the connection closed", err)
 	}
 }
