@@ -73,7 +73,7 @@ type Gateway struct {
 type conn struct {
 	ws     *websocket.Conn
 	out    *corked       // under ws's write buffer
-	mu     sync.Mutex    // serializes writes
+	mu     sync.Mutex    // serializes the relay's writes (the pump's go through out alone)
 	closed chan struct{} // closed when the server closes the connection
 	done   chan struct{} // closed when that close handshake has finished
 	once   sync.Once
