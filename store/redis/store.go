@@ -119,8 +119,8 @@ func unavailable(err error) error {
 	return fmt.Errorf("redis store: %w: %w", session.ErrUnavailable, err)
 }
 
-// Create stores a new session in one round trip (MULTI: HSET, PEXPIRE, the hints' ZADDs, and
-// for a WebSocket session the connection index).
+// Create stores a new session in one round trip, shared with other calls (the hints' ZADDs, for
+// a WebSocket session the connection index, HSET and PEXPIRE).
 func (s *Store) Create(ctx context.Context, ss *session.Session, sc session.Schedule) error {
 	key := s.sessionKey(ss.ID)
 	fields := []any{"pi", ms(ss.PingInterval), "pt", ms(ss.PingTimeout), "pong", ss.LastPong.UnixMilli(), "ps", 0, "tr", string(ss.Transport)}
@@ -130,20 +130,33 @@ func (s *Store) Create(ctx context.Context, ss *session.Session, sc session.Sche
 	if ss.Conn != "" {
 		fields = append(fields, "cn", ss.Conn)
 	}
-	_, err := s.rdb.TxPipelined(ctx, func(p goredis.Pipeliner) error {
-		p.HSet(ctx, key, fields...)
-		p.PExpire(ctx, key, s.opt.SessionTTL)
-		p.ZAdd(ctx, s.aliveKey(), goredis.Z{Score: float64(sc.Deadline.UnixMilli()), Member: ss.ID})
+	// Plain commands, in the batcher's pipeline with other calls, not a transaction: the
+	// sweeper's hints go first, so that whatever part of them lands is swept (a session hash
+	// left without its TTL is past its connect deadline soon, and closed then; hints without a
+	// hash are dropped).
+	var cmds []goredis.Cmder
+	queue := func(p goredis.Pipeliner) goredis.Cmder {
+		bg := context.Background()
+		cmds = append(cmds[:0], p.ZAdd(bg, s.aliveKey(), goredis.Z{Score: float64(sc.Deadline.UnixMilli()), Member: ss.ID}))
 		if !sc.PingAt.IsZero() {
-			p.ZAdd(ctx, s.pingKey(), goredis.Z{Score: float64(sc.PingAt.UnixMilli()), Member: ss.ID})
+			cmds = append(cmds, p.ZAdd(bg, s.pingKey(), goredis.Z{Score: float64(sc.PingAt.UnixMilli()), Member: ss.ID}))
 		}
 		if ss.Conn != "" {
-			p.Set(ctx, s.connKey(ss.Conn), ss.ID, s.opt.SessionTTL)
+			cmds = append(cmds, p.Set(bg, s.connKey(ss.Conn), ss.ID, s.opt.SessionTTL))
 		}
-		return nil
-	})
-	if err != nil {
+		cmds = append(cmds, p.HSet(bg, key, fields...), p.PExpire(bg, key, s.opt.SessionTTL))
+		return cmds[len(cmds)-1]
+	}
+	if _, err := s.batch.do(ctx, queue, func(ctx context.Context) goredis.Cmder {
+		_, _ = s.rdb.Pipelined(ctx, func(p goredis.Pipeliner) error { queue(p); return nil })
+		return cmds[len(cmds)-1]
+	}); err != nil {
 		return unavailable(err)
+	}
+	for _, c := range cmds {
+		if err := c.Err(); err != nil {
+			return unavailable(err)
+		}
 	}
 	return nil
 }
