@@ -3,6 +3,7 @@ package handler
 import (
 	"context"
 	"errors"
+	"slices"
 	"strconv"
 	"sync"
 	"testing"
@@ -80,14 +81,8 @@ func TestPumpFlushesOncePerWakeup(t *testing.T) {
 	if len(f) != 2 || len(f[0]) != 1 || f[0][0][0] != '0' {
 		t.Fatalf("flushes %q, want the open packet, then the five packets together", f)
 	}
-	want := []string{"4m0", "4m1", "4m2", "4m3", "4m4"}
-	if len(f[1]) != len(want) {
+	if want := []string{"4m0", "4m1", "4m2", "4m3", "4m4"}; !slices.Equal(f[1], want) {
 		t.Fatalf("second flush %q, want %q", f[1], want)
-	}
-	for i := range want {
-		if f[1][i] != want[i] {
-			t.Fatalf("second flush %q, want %q", f[1], want)
-		}
 	}
 }
 

@@ -44,16 +44,12 @@ const heldBufferMax = 64 << 10
 func (c *corked) Write(p []byte) (int, error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	b := p
 	if c.held != nil && len(*c.held) > 0 {
-		*c.held = append(*c.held, p...)
-		err := c.write(*c.held, time.Time{})
-		*c.held = (*c.held)[:0]
-		if err != nil {
-			return 0, err
-		}
-		return len(p), nil
+		b = append(*c.held, p...)
+		*c.held = b[:0]
 	}
-	if err := c.write(p, time.Time{}); err != nil {
+	if err := c.write(b, time.Time{}); err != nil {
 		return 0, err
 	}
 	return len(p), nil
@@ -78,28 +74,15 @@ func (c *corked) write(b []byte, by time.Time) error {
 // writeTimeout from now, or keeps it at least half of writeTimeout away; c.mu is held.
 func (c *corked) keepDeadline(by time.Time) {
 	now := time.Now()
-	if by.IsZero() || by.After(now.Add(writeTimeout)) {
-		if c.deadline.Sub(now) > writeTimeout/2 && !c.deadline.After(now.Add(writeTimeout)) {
-			return
+	if limit := now.Add(writeTimeout); by.IsZero() || by.After(limit) {
+		if c.deadline.Sub(now) > writeTimeout/2 {
+			return // set within the last half of writeTimeout, never further away
 		}
-		by = now.Add(writeTimeout)
+		by = limit
 	}
 	if !by.Equal(c.deadline) {
 		c.deadline = by
 		_ = c.Conn.SetWriteDeadline(by)
-	}
-}
-
-// hold keeps what is written in memory until release.
-func (c *corked) hold() {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.holdLocked()
-}
-
-func (c *corked) holdLocked() {
-	if c.held == nil {
-		c.held = heldBuffers.Get().(*[]byte)
 	}
 }
 
@@ -117,7 +100,9 @@ func (c *corked) frame(p []byte, isBinary bool) bool {
 		return false
 	default:
 	}
-	c.holdLocked()
+	if c.held == nil {
+		c.held = heldBuffers.Get().(*[]byte)
+	}
 	*c.held = appendFrame(*c.held, p, isBinary)
 	return true
 }

@@ -426,14 +426,9 @@ func (g *Gateway) write(ctx context.Context, c *conn, frame []byte, binary bool)
 	if err := ctx.Err(); err != nil {
 		return err
 	}
-	if !c.out.frame(frame, binary) {
-		return handler.ErrGone
+	w := frameWriter{ctx, c}
+	if err := w.WriteFrame(frame, binary); err != nil {
+		return err
 	}
-	if err := c.out.release(ctx); err != nil {
-		if ctx.Err() != nil {
-			return ctx.Err()
-		}
-		return handler.ErrGone
-	}
-	return nil
+	return w.Flush()
 }

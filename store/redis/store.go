@@ -271,7 +271,7 @@ func (s *Store) Commit(ctx context.Context, sid string, b *session.Batch) (*sess
 		args[8] = "1"
 	}
 	args[9] = sessionChannel(s.opt.Prefix, sid)
-	args[10] = strconv.FormatInt(now.Add(-s.opt.Retention).UnixMilli(), 10) + "-0"
+	args[10] = session.ID{Time: now.Add(-s.opt.Retention).UnixMilli()}.String()
 	for _, op := range b.Ops {
 		if op.Kind == session.OpRequire {
 			args[6], args[7] = strconv.FormatInt(op.Clock.LastPong.UnixMilli(), 10), msOrEmpty(op.Clock.ConnectDeadline)
