@@ -75,6 +75,14 @@ type Config struct {
 	// Shutdown, when closed, makes held GETs answer at once (a noop) so a graceful shutdown does
 	// not wait for them; the sessions stay open for another process to serve. Nil means never.
 	Shutdown <-chan struct{}
+	// PollHandover is how long a GET that answered keeps the session's poll lease for the
+	// session's next GET, if that comes to this process (at most 50 ms): the next GET then
+	// takes the lease without a store call, and what the first wrote is acknowledged with what
+	// a later one writes (within 100 ms). A process whose next GETs seldom come back to it (a
+	// load balancer spreading them) stops keeping leases. Zero lets the lease go with each
+	// answer. Only for a process that lives on between requests: on Lambda, timers stop between
+	// invocations. Call Drain at shutdown.
+	PollHandover time.Duration
 }
 
 // Engine serves Engine.IO v4 long-polling (as an http.Handler), the WebSocket routes, and the
@@ -101,7 +109,8 @@ func New(cfg Config) (*Engine, error) {
 		return nil, errors.New("handler: Config.Pump needs a store that publishes its commits (session.Subscriber)")
 	}
 	defaults(&cfg)
-	e := &Engine{cfg: cfg, log: cfg.Logger, polls: newPollCache()}
+	e := &Engine{cfg: cfg, log: cfg.Logger}
+	e.polls = newPollCache(cfg.PollHandover, e.letGoPoll)
 	e.acker = newAcker(e)
 	e.steps = workers.New()
 	return e, nil
@@ -122,6 +131,7 @@ func defaults(cfg *Config) {
 		cfg.PollHold = 25 * time.Second
 	}
 	cfg.PollHold = min(cfg.PollHold, MaxPollHold)
+	cfg.PollHandover = min(max(cfg.PollHandover, 0), maxPollHandover)
 	if cfg.PollBackoff <= 0 {
 		cfg.PollBackoff = time.Second
 	}
@@ -370,3 +380,8 @@ func newSID() string {
 	_, _ = rand.Read(b[:]) // crypto/rand.Read never fails (Go ≥ 1.24)
 	return base64.RawURLEncoding.EncodeToString(b[:])
 }
+
+// Drain lets go of the poll leases this process keeps for the sessions' next GETs
+// (Config.PollHandover), acknowledging what was written under them: at shutdown, after the
+// server stopped taking requests, so that the next GETs, on other processes, find them free.
+func (e *Engine) Drain(ctx context.Context) { e.polls.drain(ctx) }

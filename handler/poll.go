@@ -46,6 +46,10 @@ type heldPoll struct {
 	g       *activeGet // this GET, as the next GET of the session on this process sees it
 	let     bool       // the lease was let go (with an acknowledgement or without)
 	parked  bool       // the feed waits for the session's next GET (pollCache)
+	// lease is the poll lease this GET holds: its expiry, and what the GETs before it wrote
+	// under it (when it adopted a lease one of them kept: Config.PollHandover) that is still to
+	// be acknowledged with this GET's own.
+	lease keptLease
 }
 
 // poll serves a GET.
@@ -60,9 +64,7 @@ func (e *Engine) poll(w http.ResponseWriter, r *http.Request, sid string) {
 	e.gets.wait(r.Context(), sid, e.acks.grace())
 	p.g = e.gets.start(sid, r.Context())
 	defer e.gets.end(sid, p.g)
-	fresh := e.newFeed(sid)
-	prev, err := p.hold(fresh)
-	if err != nil {
+	if err := p.take(); err != nil {
 		if errors.Is(err, errOverlap) {
 			// Engine.IO v4: overlapping GETs are a protocol error and end the session; the held
 			// one answers a close packet.
@@ -75,12 +77,55 @@ func (e *Engine) poll(w http.ResponseWriter, r *http.Request, sid string) {
 		}
 		return
 	}
-	// The GET before, if this process answered it, left its feed: take it over.
-	if p.f = e.polls.take(sid, prev); p.f == nil {
-		p.f = fresh
-	}
 	defer p.end()
 	p.run()
+}
+
+// take takes the poll lease and the feed: those the GET before kept for this one if it answered
+// on this process (Config.PollHandover), else the lease from the store, and the feed the GET
+// before parked if no other GET came in between.
+func (p *heldPoll) take() error {
+	if parked := p.e.polls.adopt(p.sid); parked != nil {
+		if kept := p.e.polls.takeKept(parked); kept != nil {
+			p.token, p.f, p.lease = parked.token, parked.f, *kept
+			return p.renew()
+		}
+		parked.f.stop() // let go in between: its acknowledgement is written, take the lease anew
+	}
+	fresh := p.e.newFeed(p.sid)
+	prev, err := p.hold(fresh)
+	if err != nil {
+		return err
+	}
+	if p.f = p.e.polls.take(p.sid, prev); p.f == nil {
+		p.f = fresh
+	}
+	return nil
+}
+
+// renew extends an adopted lease when it would expire before this GET's answer is acknowledged.
+func (p *heldPoll) renew() error {
+	if p.lease.until.After(p.holdEnd.Add(pollLeaseMargin / 2)) {
+		return nil
+	}
+	ttl := p.holdEnd.Sub(p.e.cfg.Now()) + pollLeaseMargin
+	until := p.e.cfg.Now().Add(ttl)
+	if _, err := p.e.cfg.Store.Acquire(p.r.Context(), p.sid, session.LeasePoll, p.token, ttl); err != nil {
+		p.f.stop()
+		if errors.Is(err, session.ErrBusy) {
+			// Another GET holds it (the lease had expired): what the GETs before wrote is
+			// acknowledged without the lease, for the GETs after not to write it again.
+			p.let = true
+			ctx, cancel := context.WithTimeout(context.WithoutCancel(p.r.Context()), ackTimeout)
+			defer cancel()
+			_ = p.e.cfg.Store.Ack(ctx, p.sid, p.lease.with(session.Ack{}))
+			return errOverlap
+		}
+		p.release() // with what the GETs before wrote, if the store answers that
+		return err
+	}
+	p.lease.until = until
+	return nil
 }
 
 // end lets the lease go, if the answer did not, and stops the feed unless it was parked.
@@ -97,6 +142,7 @@ func (p *heldPoll) end() {
 // failed attempts) or the same token as the first means nobody came in between.
 func (p *heldPoll) hold(f *feed) (string, error) {
 	ttl := p.holdEnd.Sub(p.e.cfg.Now()) + pollLeaseMargin
+	p.lease.until = p.e.cfg.Now().Add(ttl)
 	delay := 2 * time.Millisecond
 	giveUp := p.e.cfg.Now().Add(p.e.acks.grace())
 	first := ""
@@ -207,26 +253,32 @@ func (p *heldPoll) wait(until time.Time) bool {
 }
 
 // answer writes body and, once it is written, acknowledges the entries and the ping it carries
-// (all that the feed last returned), letting the lease go in the same step. A body the client
-// did not get acknowledges nothing: its entries stay queued; nor does an answer without them (a
-// noop), whatever the feed returned before. With park, the feed is parked for the session's
-// next GET before the lease goes (that GET cannot start earlier, so it finds the feed), and
-// dropped again if the acknowledgement fails.
+// (all that the feed last returned), with what earlier GETs wrote under the lease, letting the
+// lease go in the same step. A body the client did not get acknowledges nothing of its own: its
+// entries stay queued; nor does an answer without them (a noop), whatever the feed returned
+// before. With park, the feed is parked for the session's next GET before the lease goes (that
+// GET cannot start earlier, so it finds the feed), and dropped again if the acknowledgement
+// fails; and the lease may be kept with it (keeps), the acknowledgement going with a later one.
 func (p *heldPoll) answer(body []byte, entries []session.Entry, ping, park bool) {
-	ack := session.Ack{Release: session.LeasePoll, Token: p.token}
+	var ack session.Ack
 	written := writeText(p.w, body) == nil
 	if written && (len(entries) > 0 || ping) {
 		ack = p.f.ack(entries)
-		ack.Release, ack.Token = session.LeasePoll, p.token
 		if ping {
 			ack.PingFor = p.f.session().LastPong
 		}
 	}
+	ack = p.lease.with(ack)
 	p.let = true
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(p.r.Context()), ackTimeout)
 	defer cancel()
-	p.parked = written && park && p.park(ctx, ack)
+	keep := p.keeps(written && park, ack)
+	p.parked = written && park && p.park(ctx, ack, keep)
 	p.g.answered.Store(true)
+	if p.parked && keep != nil {
+		return // the next GET here adopts the lease, or the cache lets it go
+	}
+	ack.Release, ack.Token = session.LeasePoll, p.token
 	start := time.Now()
 	err := p.e.cfg.Store.Ack(ctx, p.sid, ack)
 	p.e.acks.observe(time.Since(start))
@@ -244,7 +296,7 @@ func (p *heldPoll) answer(body []byte, entries []session.Entry, ping, park bool)
 // that may have missed an event (the first on this process, whose channels were not yet
 // subscribed, or one that came between the read and the watch) does not park: the next GET
 // reads, as it would without the feed.
-func (p *heldPoll) park(ctx context.Context, ack session.Ack) bool {
+func (p *heldPoll) park(ctx context.Context, ack session.Ack, keep *keptLease) bool {
 	f := p.f
 	if f.sub == nil || f.stale || len(f.pending) > 0 {
 		return false
@@ -258,11 +310,32 @@ func (p *heldPoll) park(ctx context.Context, ack session.Ack) bool {
 	if !ack.PingFor.IsZero() {
 		f.q.Session.PingSent = true
 	}
-	p.e.polls.park(p.sid, p.token, f)
+	p.e.polls.park(p.sid, p.token, f, keep)
 	return true
 }
 
-// release lets the poll lease go without acknowledging anything, unless it was let go already.
+// keeps returns the lease to keep for the session's next GET (Config.PollHandover) with ack,
+// what this GET wrote and did not acknowledge, or nil to let the lease go now: when the answer
+// parks nothing, carries a ping (its acknowledgement schedules the next), or the acknowledgement
+// has waited long enough; during an upgrade, or a shutdown, or when the next GETs seldom come
+// to this process (pollCache.keeps).
+func (p *heldPoll) keeps(park bool, ack session.Ack) *keptLease {
+	if !park || !ack.PingFor.IsZero() || shutting(p.e.cfg.Shutdown) || !p.e.polls.keeps() {
+		return nil
+	}
+	now := p.e.cfg.Now()
+	since := p.lease.since
+	if since.IsZero() {
+		since = now
+	}
+	if s := p.f.session(); s.Probe != "" || s.Transport != session.Polling || now.Sub(since) >= handoverAckEvery {
+		return nil
+	}
+	return &keptLease{ack: ack, since: since, until: p.lease.until}
+}
+
+// release lets the poll lease go, acknowledging only what GETs before this one wrote under it,
+// unless it was let go already.
 func (p *heldPoll) release() {
 	if p.let {
 		return
@@ -270,7 +343,9 @@ func (p *heldPoll) release() {
 	p.let = true
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(p.r.Context()), ackTimeout)
 	defer cancel()
-	if err := p.e.cfg.Store.Release(ctx, p.sid, session.LeasePoll, p.token); err != nil {
+	ack := p.lease.with(session.Ack{})
+	ack.Release, ack.Token = session.LeasePoll, p.token
+	if err := p.e.cfg.Store.Ack(ctx, p.sid, ack); err != nil {
 		p.e.log.Warn("poll: releasing the lease failed", logattr.Session(p.sid), "err", err)
 	}
 }
@@ -376,6 +451,54 @@ func sleep(ctx context.Context, d time.Duration) bool {
 		return true
 	case <-ctx.Done():
 		return false
+	}
+}
+
+// shutting reports whether ch (Config.Shutdown) is closed.
+func shutting(ch <-chan struct{}) bool {
+	select {
+	case <-ch:
+		return true
+	default:
+		return false
+	}
+}
+
+// letGoPoll lets go of a poll lease a GET kept for the session's next (Config.PollHandover),
+// with the acknowledgement of what was written under it. If that fails, the feed parked with
+// the lease is dropped: the store's cursor is behind it.
+func (e *Engine) letGoPoll(sid, token string, a session.Ack) {
+	a.Release, a.Token = session.LeasePoll, token
+	ctx, cancel := context.WithTimeout(context.Background(), ackTimeout)
+	defer cancel()
+	if err := e.cfg.Store.Ack(ctx, sid, a); err != nil {
+		e.log.Warn("poll: acknowledgement failed", logattr.Session(sid), "err", err)
+		e.polls.drop(sid, token)
+	}
+}
+
+// settlePoll waits, up to the grace, until nobody holds the session's poll lease: a GET may
+// have kept it for the next (Config.PollHandover), with what it wrote still to acknowledge,
+// and an upgrade must not hand the queue to the WebSocket before that.
+func (e *Engine) settlePoll(ctx context.Context, sid string) {
+	e.polls.letGoNow(sid)
+	if _, ok := e.cfg.Store.(session.Subscriber); !ok {
+		return // no feed parks on such a store (heldPoll.park), so no lease is kept
+	}
+	token := newSID()
+	delay := 2 * time.Millisecond
+	giveUp := e.cfg.Now().Add(e.acks.grace())
+	for {
+		_, err := e.cfg.Store.Acquire(ctx, sid, session.LeasePoll, token, time.Second)
+		if err == nil {
+			_ = e.cfg.Store.Release(ctx, sid, session.LeasePoll, token)
+			return
+		}
+		if !errors.Is(err, session.ErrBusy) || !e.cfg.Now().Before(giveUp) || !sleep(ctx, delay) {
+			e.log.Info("upgrade: the poll lease is still held", logattr.Session(sid), "err", err)
+			return
+		}
+		delay = min(2*delay, 64*time.Millisecond)
 	}
 }
 

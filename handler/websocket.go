@@ -175,6 +175,7 @@ func (e *Engine) probe(ctx context.Context, st *session.State, conn string, p en
 	case p.Type == engineio.PacketPing && string(p.Data) == "probe":
 		return e.cfg.Sender.Send(ctx, conn, []byte("3probe"), false)
 	case p.Type == engineio.PacketUpgrade:
+		e.settlePoll(ctx, st.ID)
 		var b session.Batch
 		b.Upgrade()
 		// The ping schedule starts over WebSocket: let the sweeper look at once and set it.

@@ -17,6 +17,8 @@
 //	-ping-interval   SIO_PING_INTERVAL      heartbeat interval (default 25s)
 //	-ping-timeout    SIO_PING_TIMEOUT       heartbeat timeout (default 20s)
 //	-poll-hold       SIO_POLL_HOLD          longest a GET is held (default 25s, at most 28s)
+//	-poll-handover   SIO_POLL_HANDOVER      how long an answered GET keeps the poll lease for the
+//	                                        session's next GET here (default 25ms, at most 50ms; 0: off)
 //	-max-payload     SIO_MAX_PAYLOAD        largest POST body and WebSocket frame in bytes (default 1000000)
 //	-cors            SIO_CORS_ORIGINS       comma-separated origins allowed to poll with cookies and
 //	                                        open WebSockets; "*": any page may poll, without cookies
@@ -89,6 +91,7 @@ type config struct {
 	pingInterval   time.Duration
 	pingTimeout    time.Duration
 	pollHold       time.Duration
+	pollHandover   time.Duration
 	maxPayload     int64
 	origins        handler.OriginPolicy
 	sweep          time.Duration
@@ -139,6 +142,7 @@ func parseConfig(args []string, getenv func(string) string) (config, *envflag.Se
 	s.Duration(&c.pingInterval, n{Flag: "ping-interval", Env: "SIO_PING_INTERVAL"}, 25*time.Second, "heartbeat ping interval")
 	s.Duration(&c.pingTimeout, n{Flag: "ping-timeout", Env: "SIO_PING_TIMEOUT"}, 20*time.Second, "heartbeat ping timeout")
 	s.Duration(&c.pollHold, n{Flag: "poll-hold", Env: "SIO_POLL_HOLD"}, 25*time.Second, "longest a long-poll GET is held (at most 28s)")
+	s.Duration(&c.pollHandover, n{Flag: "poll-handover", Env: "SIO_POLL_HANDOVER"}, 25*time.Millisecond, "how long an answered GET keeps the session's poll lease for its next GET on this process (at most 50ms; 0: off)")
 	s.Bytes(&c.maxPayload, n{Flag: "max-payload", Env: "SIO_MAX_PAYLOAD"}, 1_000_000, "largest POST body and WebSocket frame in bytes")
 	s.List(&c.origins.Allow, n{Flag: "cors", Env: "SIO_CORS_ORIGINS"}, `comma-separated origins whose pages may poll with cookies and open WebSockets; "*": any page may poll, without cookies`)
 	s.Bool(&c.origins.AnyWebSocket, n{Flag: "ws-any-origin", Env: "SIO_WS_ANY_ORIGIN"}, false, "accept WebSocket upgrades from pages on any origin (they carry the user's cookies)")
@@ -212,7 +216,11 @@ func serve(ctx context.Context, ln net.Listener, cfg config, log *slog.Logger) e
 	close(sv.shutdown)
 	shutCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
 	defer cancel()
-	if err := srv.Shutdown(shutCtx); err != nil && !errors.Is(err, http.ErrServerClosed) {
+	err := srv.Shutdown(shutCtx)
+	for _, eng := range sv.engines {
+		eng.Drain(shutCtx)
+	}
+	if err != nil && !errors.Is(err, http.ErrServerClosed) {
 		return err
 	}
 	return nil
@@ -331,6 +339,7 @@ func (sv *server) mount(ctx context.Context, path string, app handler.App, conne
 		Store: store, App: app, Sender: gw, PingInterval: cfg.pingInterval, PingTimeout: cfg.pingTimeout,
 		MaxPayload: cfg.maxPayload, PollHold: cfg.pollHold, ConnectTimeout: connectTimeout,
 		PollBackoff: cfg.pollBackoff, Logger: sv.log, Shutdown: sv.shutdown, Pump: pump,
+		PollHandover: cfg.pollHandover,
 	})
 	if err != nil {
 		return err

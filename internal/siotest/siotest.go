@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"os"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -85,6 +86,7 @@ func (s *Server) startMiniredis(t testing.TB) {
 func (s *Server) serve(t testing.TB, app handler.App, cfg handler.Config) {
 	t.Helper()
 	cfg.Store, cfg.App = s.Store, app
+	handover(&cfg)
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
 	}
@@ -99,6 +101,24 @@ func (s *Server) serve(t testing.TB, app handler.App, cfg handler.Config) {
 		srv.CloseClientConnections()
 		srv.Close()
 	})
+}
+
+// PollHandover is the Config.PollHandover of the servers started here when a test sets none: as
+// cmd/local's, unless SIO_TEST_POLL_HANDOVER says otherwise ("0": off, as on Lambda).
+const PollHandover = 25 * time.Millisecond
+
+func handover(cfg *handler.Config) {
+	if cfg.PollHandover != 0 {
+		return
+	}
+	cfg.PollHandover = PollHandover
+	if v := os.Getenv("SIO_TEST_POLL_HANDOVER"); v != "" {
+		d, err := time.ParseDuration(v)
+		if err != nil {
+			panic("SIO_TEST_POLL_HANDOVER: " + err.Error())
+		}
+		cfg.PollHandover = d
+	}
 }
 
 type counter struct{ trips, cmds *atomic.Int64 }

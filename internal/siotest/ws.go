@@ -80,6 +80,7 @@ func StartWS(t testing.TB, app handler.App, cfg handler.Config, opt WSOptions) *
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
 	cfg.Pump = opt.Pump
+	handover(&cfg)
 	gwOpt := localgw.Options{Prefix: opt.Prefix, MaxFrame: cfg.MaxPayload, Logger: cfg.Logger, Pump: opt.Pump, Origins: opt.Origins}
 	if opt.Redis != nil {
 		gwOpt.Redis = opt.Redis // not a nil *Client in the interface: that would mean a relay
