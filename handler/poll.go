@@ -26,6 +26,10 @@ const (
 	// upgradeGrace is how long a GET that finds an upgrade probe in progress waits for its
 	// outcome.
 	upgradeGrace = 100 * time.Millisecond
+	// settleWait is how long an upgrade waits for the poll lease (settlePoll): past a kept
+	// lease's handover (at most maxPollHandover) and its acknowledgement, and short of
+	// upgradeGrace.
+	settleWait = 75 * time.Millisecond
 	// deadlineMargin is how long before its context's deadline a held GET answers.
 	deadlineMargin = 1500 * time.Millisecond
 	// ackTimeout bounds the acknowledgement of an answer written.
@@ -477,9 +481,10 @@ func (e *Engine) letGoPoll(sid, token string, a session.Ack) {
 	}
 }
 
-// settlePoll waits, up to the grace, until nobody holds the session's poll lease: a GET may
+// settlePoll waits a moment (settleWait) until nobody holds the session's poll lease: a GET may
 // have kept it for the next (Config.PollHandover), with what it wrote still to acknowledge,
-// and an upgrade must not hand the queue to the WebSocket before that.
+// and an upgrade must not hand the queue to the WebSocket before that. A GET held during the
+// probe holds the lease too, and waits for the upgrade (upgradeGrace): the wait gives up first.
 func (e *Engine) settlePoll(ctx context.Context, sid string) {
 	e.polls.letGoNow(sid)
 	if _, ok := e.cfg.Store.(session.Subscriber); !ok {
@@ -487,14 +492,15 @@ func (e *Engine) settlePoll(ctx context.Context, sid string) {
 	}
 	token := newSID()
 	delay := 2 * time.Millisecond
-	giveUp := e.cfg.Now().Add(e.acks.grace())
+	giveUp := e.cfg.Now().Add(settleWait)
 	for {
 		_, err := e.cfg.Store.Acquire(ctx, sid, session.LeasePoll, token, time.Second)
 		if err == nil {
 			_ = e.cfg.Store.Release(ctx, sid, session.LeasePoll, token)
 			return
 		}
-		if !errors.Is(err, session.ErrBusy) || !e.cfg.Now().Before(giveUp) || !sleep(ctx, delay) {
+		left := giveUp.Sub(e.cfg.Now())
+		if !errors.Is(err, session.ErrBusy) || left <= 0 || !sleep(ctx, min(delay, left)) {
 			e.log.Info("upgrade: the poll lease is still held", logattr.Session(sid), "err", err)
 			return
 		}

@@ -27,7 +27,9 @@ type call struct {
 	ctx   context.Context
 	queue func(p goredis.Pipeliner) goredis.Cmder
 	alone func(ctx context.Context) goredis.Cmder
-	out   chan goredis.Cmder
+	out   chan goredis.Cmder // nil: not sent, for unsent
+	// unsent is why the call was not sent (its caller gave up while it waited).
+	unsent error
 }
 
 const maxBatch = 128
@@ -42,8 +44,9 @@ func newBatcher(rdb goredis.UniversalClient, workers int) *batcher {
 
 func (b *batcher) close() { b.once.Do(func() { close(b.done) }) }
 
-// do sends a call through the batcher and returns its command once answered; it returns early
-// with ctx's error if the caller gives up before its call is sent (then it was not sent).
+// do sends a call through the batcher and returns its command once answered; it returns ctx's
+// error if the caller gives up before its call is sent (then it was not sent, and neither queue
+// nor alone ran).
 func (b *batcher) do(ctx context.Context, queue func(p goredis.Pipeliner) goredis.Cmder, alone func(ctx context.Context) goredis.Cmder) (goredis.Cmder, error) {
 	c := &call{ctx: ctx, queue: queue, alone: alone, out: make(chan goredis.Cmder, 1)}
 	select {
@@ -53,7 +56,10 @@ func (b *batcher) do(ctx context.Context, queue func(p goredis.Pipeliner) goredi
 	case <-b.done:
 		return alone(ctx), nil
 	}
-	return <-c.out, nil
+	if cmd := <-c.out; cmd != nil {
+		return cmd, nil
+	}
+	return nil, c.unsent
 }
 
 // script runs a script through the batcher.
@@ -102,9 +108,8 @@ func (b *batcher) send(batch []*call) {
 	live := batch[:0]
 	for _, c := range batch {
 		if err := c.ctx.Err(); err != nil {
-			failed := goredis.NewCmd(c.ctx)
-			failed.SetErr(err)
-			c.out <- failed
+			c.unsent = err
+			c.out <- nil
 			continue
 		}
 		live = append(live, c)
