@@ -29,7 +29,8 @@ type feed struct {
 	last    session.ID      // the last entry written (Subscriber stores: IDs are ordered)
 	rooms   map[session.RoomRef]bool
 	pending []session.Entry
-	stale   bool // a read is due
+	stale   bool                 // a read is due
+	closed  *session.ClosedError // the watch said the session was closed: what a read would say
 
 	pre *preRead // a read made with the poll lease (session.LeaseReader), used by the next read
 
@@ -58,6 +59,9 @@ func (f *feed) session() *session.Session { return &f.q.Session }
 func (f *feed) next(ctx context.Context) ([]session.Entry, error) {
 	for {
 		f.take()
+		if f.closed != nil {
+			return nil, f.closed
+		}
 		if f.stale {
 			if err := f.read(ctx); err != nil {
 				return nil, err
@@ -185,6 +189,10 @@ func (f *feed) take() {
 			continue // the last read accounted for it, or it was written
 		}
 		switch {
+		case ev.Kind == session.EventClosed:
+			// What was queued is gone with the session (as a read would find): nothing after it.
+			f.closed, f.pending = ev.Closed, nil
+			return
 		case ev.Kind == session.EventChanged:
 			f.stale = true
 		case f.stale:

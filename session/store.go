@@ -217,6 +217,9 @@ const (
 	EventChanged
 	// EventGap says that events may have been lost (a reconnect to the store): read again.
 	EventGap
+	// EventClosed says that the session was closed, and Closed how: what a Read now returns,
+	// without the read. A store may send EventChanged for a close instead.
+	EventClosed
 )
 
 // Event is one thing a [Watch] delivers.
@@ -228,4 +231,6 @@ type Event struct {
 	// Except are the rooms of Room's namespace whose members the entry is not for.
 	Except  []string
 	Payload []byte
+	// Closed is the reason of an EventClosed.
+	Closed *ClosedError
 }

@@ -51,6 +51,7 @@ type commit struct {
 	r       *record
 	now     time.Time
 	changed bool            // the session's state changed: watchers must read it again
+	closed  bool            // the session was closed: watchers learn how from the event
 	flush   map[string]bool // WebSocket sessions with new packets
 	events  []topicEvent    // what the commit publishes, in order
 }
@@ -222,7 +223,7 @@ func (c *commit) close(op session.Op) {
 	r.sched = session.Schedule{}
 	r.deadline = c.now.Add(c.s.opt.ClosedTTL)
 	delete(c.flush, c.sid)
-	c.changed = true
+	c.closed = true
 }
 
 // finish publishes the state change, if any, and extends the session's life.
@@ -230,7 +231,10 @@ func (c *commit) finish() {
 	if c.r.closed == nil {
 		c.r.deadline = c.now.Add(c.s.opt.SessionTTL)
 	}
-	if c.changed {
+	switch {
+	case c.closed:
+		c.publish(topic{sid: c.sid}, session.Event{Kind: session.EventClosed, ID: c.nextID(), Closed: c.r.closed})
+	case c.changed:
 		c.publish(topic{sid: c.sid}, session.Event{Kind: session.EventChanged, ID: c.nextID()})
 	}
 	c.s.publish(c.events)

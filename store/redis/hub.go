@@ -379,11 +379,11 @@ func (h *hub) notify(name, payload string) {
 
 // eventID returns the ID of a channel's message without parsing the rest.
 func eventID(msg string) (session.ID, bool) {
-	if len(msg) < 2 || (msg[0] != 'c' && msg[0] != 'e') {
+	if len(msg) < 2 || (msg[0] != 'c' && msg[0] != 'e' && msg[0] != 'x') {
 		return session.ID{}, false
 	}
 	end := len(msg)
-	if msg[0] == 'e' {
+	if msg[0] != 'c' {
 		if end = strings.IndexByte(msg[:min(len(msg), 64)], ' '); end < 0 {
 			return session.ID{}, false
 		}
@@ -393,14 +393,24 @@ func eventID(msg string) (session.ID, bool) {
 }
 
 // parseEvent parses a message of a session's or a room's channel (see lua/keys.lua):
-// "c<id>" (the session changed) or "e<id> <n>\n<except: n bytes><payload>" (an entry).
+// "c<id>" (the session changed), "x<id> <owes noop: 0 or 1><reason>" (the session closed) or
+// "e<id> <n>\n<except: n bytes><payload>" (an entry).
 func parseEvent(msg string, room *session.RoomRef) (session.Event, bool) {
 	if len(msg) < 2 {
 		return session.Event{}, false
 	}
-	if msg[0] == 'c' {
+	switch msg[0] {
+	case 'c':
 		id, err := parseID(msg[1:])
 		return session.Event{Kind: session.EventChanged, ID: id}, err == nil
+	case 'x':
+		head, tail, ok := strings.Cut(msg[1:], " ")
+		id, err := parseID(head)
+		if !ok || err != nil || tail == "" {
+			return session.Event{}, false
+		}
+		closed := &session.ClosedError{Reason: session.Reason(tail[1:]), OwesNoop: tail[0] == '1'}
+		return session.Event{Kind: session.EventClosed, ID: id, Closed: closed}, true
 	}
 	nl := strings.IndexByte(msg[:min(len(msg), 64)], '\n')
 	if msg[0] != 'e' || nl < 0 {

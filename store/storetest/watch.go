@@ -2,6 +2,7 @@ package storetest
 
 import (
 	"context"
+	"errors"
 	"slices"
 	"testing"
 	"time"
@@ -16,6 +17,7 @@ const watchWait = 10 * time.Second
 func runWatch(t *testing.T, setup func(t *testing.T) *env) {
 	t.Run("Entries", func(t *testing.T) { testWatchEntries(t, setup(t)) })
 	t.Run("Changed", func(t *testing.T) { testWatchChanged(t, setup(t)) })
+	t.Run("Closed", func(t *testing.T) { testWatchClosed(t, setup(t)) })
 	t.Run("Missed", func(t *testing.T) { testWatchMissed(t, setup(t)) })
 	t.Run("Notify", func(t *testing.T) { testWatchNotify(t, setup(t)) })
 }
@@ -78,6 +80,35 @@ func testWatchEntries(t *testing.T, e *env) {
 	}
 	if r.Through.Less(got[1].ID) {
 		t.Fatalf("Read's Through %v is before its last entry %v", r.Through, got[1].ID)
+	}
+}
+
+// testWatchClosed: a close is an event after the last read: EventClosed saying what a Read
+// now answers (the reason, and whether a noop is owed), or EventChanged.
+func testWatchClosed(t *testing.T, e *env) {
+	sub := e.store.(session.Subscriber)
+	for _, owes := range []bool{false, true} {
+		a := e.connect("/", "A")
+		mark := sub.Mark()
+		q := e.read(a, 0)
+		w, _ := e.watch(a, q.Rooms, mark, q.Through)
+		e.commit(a, func(x *session.Batch) { x.Close(session.ReasonTransportClose, owes) })
+		ev := e.events(w, 1)[0]
+		w.Stop()
+		_, err := e.store.Read(e.ctx, a, 0)
+		var closed *session.ClosedError
+		if !errors.As(err, &closed) {
+			t.Fatalf("Read after the close: %v, want a ClosedError", err)
+		}
+		switch {
+		case !q.Through.Less(ev.ID):
+			t.Fatalf("event %+v after the close, want one after %v", ev, q.Through)
+		case ev.Kind == session.EventChanged:
+		case ev.Kind != session.EventClosed:
+			t.Fatalf("event %+v after the close, want closed or changed", ev)
+		case ev.Closed == nil || *ev.Closed != *closed:
+			t.Fatalf("closed event says %+v, Read says %+v", ev.Closed, closed)
+		}
 	}
 }
 

@@ -256,7 +256,7 @@ while i <= #ARGV do
     redis.call('PEXPIRE', sess, ARGV[5])
     redis.call('ZREM', prefix .. ':alive', sid)
     redis.call('ZREM', prefix .. ':ping', sid)
-    redis.call('PUBLISH', channel, 'c' .. next_id())
+    redis.call('PUBLISH', channel, 'x' .. next_id() .. ' ' .. ARGV[i + 2] .. ARGV[i + 1])
     redis.call('SET', idkey, last)
     local out = { 'OK' }
     flush[sid] = nil
