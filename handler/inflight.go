@@ -5,6 +5,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/serverless-socketio/server/session"
 )
 
 // activeGets are the GETs this process serves, by session. Engine.IO allows one at a time: a GET
@@ -81,6 +83,9 @@ func (a *activeGets) wait(ctx context.Context, sid string, grace time.Duration) 
 type connSessions struct {
 	mu sync.Mutex
 	m  map[string]string
+	// created holds the session a connection's $connect created here, until its pump opens: the
+	// pump writes the open packet from it instead of loading what was just written.
+	created map[string]*session.Session
 }
 
 func (c *connSessions) set(conn, sid string) {
@@ -90,6 +95,26 @@ func (c *connSessions) set(conn, sid string) {
 	}
 	c.m[conn] = sid
 	c.mu.Unlock()
+}
+
+// setCreated records that conn's $connect created s.
+func (c *connSessions) setCreated(conn string, s *session.Session) {
+	c.set(conn, s.ID)
+	c.mu.Lock()
+	if c.created == nil {
+		c.created = map[string]*session.Session{}
+	}
+	c.created[conn] = s
+	c.mu.Unlock()
+}
+
+// takeCreated returns, once, the session conn's $connect created here (nil if none).
+func (c *connSessions) takeCreated(conn string) *session.Session {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	s := c.created[conn]
+	delete(c.created, conn)
+	return s
 }
 
 func (c *connSessions) get(conn string) (string, bool) {
@@ -102,5 +127,6 @@ func (c *connSessions) get(conn string) (string, bool) {
 func (c *connSessions) drop(conn string) {
 	c.mu.Lock()
 	delete(c.m, conn)
+	delete(c.created, conn)
 	c.mu.Unlock()
 }

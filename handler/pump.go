@@ -157,7 +157,7 @@ func (p *pump) step() (until time.Time, over bool, err error) {
 // connection (WSOpen's work, which the gateway leaves to the pump); it leaves p.f nil if the
 // session is gone.
 func (p *pump) open() error {
-	st, err := p.e.loadConn(p.ctx, p.conn)
+	st, err := p.load()
 	if errors.Is(err, session.ErrNotFound) {
 		return nil
 	}
@@ -176,6 +176,15 @@ func (p *pump) open() error {
 	p.f.notify = p.wake
 	p.f.watchSession(p.ctx)
 	return nil
+}
+
+// load returns the session of the pump's connection: the one its $connect created on this
+// process (nothing can have changed in it that the open packet says), or else from the store.
+func (p *pump) load() (*session.State, error) {
+	if s := p.e.conns.takeCreated(p.conn); s != nil {
+		return &session.State{Session: *s}, nil
+	}
+	return p.e.loadConn(p.ctx, p.conn)
 }
 
 // retry is when a step that could not go on (the store failed, another writer holds the

@@ -56,7 +56,7 @@ func (e *Engine) WSConnect(ctx context.Context, conn string, query url.Values) e
 		}
 		s, err := e.newSession(ctx, session.WebSocket, conn)
 		if err == nil && e.cfg.Pump {
-			e.conns.set(conn, s.ID)
+			e.conns.setCreated(conn, s)
 		}
 		return err
 	}

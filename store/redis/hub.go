@@ -24,6 +24,7 @@ import (
 type hub struct {
 	rdb    goredis.UniversalClient
 	prefix string
+	batch  *batcher // the store's: the hub's reads of room logs share its pipelines
 
 	mu     sync.Mutex
 	ps     *goredis.PubSub
@@ -81,8 +82,8 @@ func (w *hubWatch) push(ev session.Event) {
 	w.h.touched = append(w.h.touched, w)
 }
 
-func newHub(rdb goredis.UniversalClient, prefix string) *hub {
-	return &hub{rdb: rdb, prefix: prefix, chans: make(map[string]*hubChannel), wakeup: make(chan struct{}, 1), done: make(chan struct{}), linger: 2 * time.Second}
+func newHub(rdb goredis.UniversalClient, prefix string, batch *batcher) *hub {
+	return &hub{rdb: rdb, prefix: prefix, batch: batch, chans: make(map[string]*hubChannel), wakeup: make(chan struct{}, 1), done: make(chan struct{}), linger: 2 * time.Second}
 }
 
 // topics names the channels of a session and its rooms (see lua/keys.lua), with the room of each.
@@ -187,17 +188,22 @@ func (h *hub) watch(ctx context.Context, sid string, rooms []session.RoomRef, ma
 // loggedAfter reports whether any of the rooms' logs holds an entry after id (or the store
 // could not tell).
 func (h *hub) loggedAfter(ctx context.Context, rooms []*session.RoomRef, id session.ID) bool {
-	cmds, err := h.rdb.Pipelined(ctx, func(p goredis.Pipeliner) error {
-		for _, r := range rooms {
-			p.XRevRangeN(ctx, h.roomLogKey(r), "+", "-", 1)
+	cmds := make([]*goredis.XMessageSliceCmd, len(rooms))
+	queue := func(p goredis.Pipeliner) goredis.Cmder {
+		for i, r := range rooms {
+			cmds[i] = p.XRevRangeN(context.Background(), h.roomLogKey(r), "+", "-", 1)
 		}
-		return nil
-	})
-	if err != nil && !errors.Is(err, goredis.Nil) {
+		return cmds[len(cmds)-1]
+	}
+	alone := func(ctx context.Context) goredis.Cmder {
+		_, _ = h.rdb.Pipelined(ctx, func(p goredis.Pipeliner) error { queue(p); return nil })
+		return cmds[len(cmds)-1]
+	}
+	if _, err := h.batch.do(ctx, queue, alone); err != nil {
 		return true
 	}
 	for _, c := range cmds {
-		msgs, err := c.(*goredis.XMessageSliceCmd).Result()
+		msgs, err := c.Result()
 		if err != nil && !errors.Is(err, goredis.Nil) {
 			return true
 		}

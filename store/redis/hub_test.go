@@ -25,7 +25,9 @@ func testHub(t *testing.T, linger time.Duration) (*hub, *goredis.Client) {
 	mr := miniredis.RunT(t)
 	rdb := goredis.NewClient(&goredis.Options{Addr: mr.Addr()})
 	t.Cleanup(func() { rdb.Close() })
-	h := newHub(rdb, "t")
+	b := newBatcher(rdb, 1)
+	t.Cleanup(b.close)
+	h := newHub(rdb, "t", b)
 	h.linger = linger
 	t.Cleanup(func() { h.close() })
 	return h, rdb

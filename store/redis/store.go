@@ -96,7 +96,8 @@ func New(rdb goredis.UniversalClient, opt Options) *Store {
 	if opt.Now == nil {
 		opt.Now = time.Now
 	}
-	return &Store{rdb: rdb, opt: opt, hub: newHub(rdb, opt.Prefix), batch: newBatcher(rdb, fetchWorkers)}
+	batch := newBatcher(rdb, fetchWorkers)
+	return &Store{rdb: rdb, opt: opt, hub: newHub(rdb, opt.Prefix, batch), batch: batch}
 }
 
 // Close stops the pub/sub connection used by watches. The store must not be used afterwards.
