@@ -115,17 +115,13 @@ func (p *heldPoll) renew() error {
 	ttl := p.holdEnd.Sub(p.e.cfg.Now()) + pollLeaseMargin
 	until := p.e.cfg.Now().Add(ttl)
 	if _, err := p.e.cfg.Store.Acquire(p.r.Context(), p.sid, session.LeasePoll, p.token, ttl); err != nil {
+		// What the GETs before wrote is acknowledged all the same; the release leaves alone a
+		// lease another GET took meanwhile (it had expired: an overlap).
 		p.f.stop()
+		p.release()
 		if errors.Is(err, session.ErrBusy) {
-			// Another GET holds it (the lease had expired): what the GETs before wrote is
-			// acknowledged without the lease, for the GETs after not to write it again.
-			p.let = true
-			ctx, cancel := context.WithTimeout(context.WithoutCancel(p.r.Context()), ackTimeout)
-			defer cancel()
-			_ = p.e.cfg.Store.Ack(ctx, p.sid, p.lease.with(session.Ack{}))
 			return errOverlap
 		}
-		p.release() // with what the GETs before wrote, if the store answers that
 		return err
 	}
 	p.lease.until = until

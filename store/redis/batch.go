@@ -27,7 +27,7 @@ type call struct {
 	ctx   context.Context
 	queue func(p goredis.Pipeliner) goredis.Cmder
 	alone func(ctx context.Context) goredis.Cmder
-	out   chan goredis.Cmder // nil: not sent, for unsent
+	out   chan goredis.Cmder // receives nil when the call was not sent (see unsent)
 	// unsent is why the call was not sent (its caller gave up while it waited).
 	unsent error
 }
